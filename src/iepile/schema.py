@@ -1,0 +1,182 @@
+"""Schema files: the reference's 3-line ``schema.json`` and one friendlier single-document JSON/YAML form.
+
+The 3-line file holds ``type_list`` (line 1), ``role_list`` (line 2) and ``type_role_dict`` (line 3), each a JSON value.
+Unlike the reference we keep every collection as an ordered, de-duplicated list (never a set), so that what follows
+from a schema never depends on ``PYTHONHASHSEED``.
+
+Friendly form (JSON or YAML, one document); every section optional, each label may carry a description:
+
+    entities:  {person: "a human being", location: null}       # NER types
+    relations: {founded by: "organisation → founder"}          # RE relation names
+    spo: ["person_born in_place", {subject_type: ..., predicate: ..., object_type: ...}]
+    events:    {Attack: {description: "...", roles: [attacker, target]}, Meet: [entity, place]}
+    kg:        {人物: [别名, 父母]}                                  # entity type → attributes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+
+
+class SchemaError(ValueError):
+    pass
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+@dataclass
+class Schema:
+    """Ordered label sets of one dataset. ``descriptions`` maps a label to its natural-language description."""
+
+    type_list: list[str] = field(default_factory=list)
+    role_list: list[str] = field(default_factory=list)
+    type_role_dict: dict[str, list[str]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.type_list = _unique(self.type_list)
+        self.role_list = _unique(self.role_list)
+        self.type_role_dict = {t: _unique(roles) for t, roles in self.type_role_dict.items()}
+
+    def to_lines(self) -> str:
+        """The reference's 3-line file (with a trailing newline)."""
+        return "\n".join(json.dumps(v, ensure_ascii=False) for v in
+                         (self.type_list, self.role_list, self.type_role_dict)) + "\n"
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_lines().encode()).hexdigest()
+
+
+def split_spo(label: str) -> tuple[str, str, str]:
+    """``subject_predicate_object`` → parts; the predicate may itself contain ``_`` (types may not)."""
+    parts = label.split("_")
+    if len(parts) < 3:
+        raise SchemaError(f"SPO label {label!r} is not of the form subject-type_predicate_object-type")
+    return parts[0], "_".join(parts[1:-1]), parts[-1]
+
+
+def parse_three_lines(text: str, path: str = "<schema>") -> Schema:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) != 3:
+        raise SchemaError(f"{path}: a 3-line schema file needs exactly 3 non-empty lines "
+                          f"(type_list, role_list, type_role_dict), found {len(lines)}")
+    values = []
+    for number, (line, expected, name) in enumerate(
+            zip(lines, (list, list, dict), ("type_list", "role_list", "type_role_dict")), start=1):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise SchemaError(f"{path}:{number}: {name}: malformed JSON ({err})") from None
+        if not isinstance(value, expected):
+            raise SchemaError(f"{path}:{number}: {name}: expected a JSON {expected.__name__}")
+        values.append(value)
+    type_list, role_list, type_role_dict = values
+    for name, seq in (("type_list", type_list), ("role_list", role_list)):
+        if not all(isinstance(x, str) for x in seq):
+            raise SchemaError(f"{path}: {name}: every item must be a string")
+    for key, roles in type_role_dict.items():
+        if not isinstance(roles, list) or not all(isinstance(x, str) for x in roles):
+            raise SchemaError(f"{path}:3: type_role_dict[{key!r}]: expected a list of strings")
+    return Schema(type_list, role_list, type_role_dict)
+
+
+def _labels_with_descriptions(section: Any, where: str, descriptions: dict[str, str]) -> list[str]:
+    if isinstance(section, list):
+        labels = section
+    elif isinstance(section, dict):
+        labels = list(section)
+        for label, value in section.items():
+            if isinstance(value, str):
+                descriptions[label] = value
+            elif isinstance(value, dict) and isinstance(value.get("description"), str):
+                descriptions[label] = value["description"]
+    else:
+        raise SchemaError(f"{where}: expected a list or a mapping of labels")
+    if not all(isinstance(x, str) for x in labels):
+        raise SchemaError(f"{where}: every label must be a string")
+    return labels
+
+
+def _roles_of(value: Any, where: str) -> list[str]:
+    roles = value.get("roles", []) if isinstance(value, dict) else (value or [])
+    if not isinstance(roles, list) or not all(isinstance(x, str) for x in roles):
+        raise SchemaError(f"{where}: roles must be a list of strings")
+    return roles
+
+
+def parse_friendly(doc: Any, path: str = "<schema>") -> Schema:
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{path}: a schema document must be a mapping")
+    unknown = set(doc) - {"entities", "relations", "spo", "events", "kg", "task", "language"}
+    if unknown:
+        raise SchemaError(f"{path}: unknown section(s) {sorted(unknown)}; "
+                          "expected entities, relations, spo, events or kg")
+    descriptions: dict[str, str] = {}
+    type_list: list[str] = []
+    role_list: list[str] = []
+    type_role_dict: dict[str, list[str]] = {}
+    if "entities" in doc:
+        type_list += _labels_with_descriptions(doc["entities"], f"{path}: entities", descriptions)
+    if "relations" in doc:
+        role_list += _labels_with_descriptions(doc["relations"], f"{path}: relations", descriptions)
+    for item in doc.get("spo", []) or []:
+        if isinstance(item, dict):
+            try:
+                label = f"{item['subject_type']}_{item['predicate']}_{item['object_type']}"
+            except KeyError as err:
+                raise SchemaError(f"{path}: spo: item lacks {err}") from None
+        else:
+            label = item
+        split_spo(label)
+        type_list.append(label)
+        role_list.append(split_spo(label)[1])
+    if "events" in doc:
+        events = doc["events"]
+        for event_type in _labels_with_descriptions(events, f"{path}: events", descriptions):
+            value = events.get(event_type) if isinstance(events, dict) else None
+            roles = _roles_of(value, f"{path}: events.{event_type}")
+            type_list.append(event_type)
+            type_role_dict[event_type] = roles
+            role_list += roles
+    if "kg" in doc:
+        kg = doc["kg"]
+        if not isinstance(kg, dict):
+            raise SchemaError(f"{path}: kg: expected a mapping entity type → attributes")
+        for entity_type, value in kg.items():
+            attributes = _roles_of(value, f"{path}: kg.{entity_type}")
+            type_role_dict[entity_type] = attributes
+            role_list += attributes
+    return Schema(type_list, role_list, type_role_dict, descriptions)
+
+
+def load_schema(path: Optional[str | Path]) -> Schema:
+    """Read a schema file in either form. A missing path is an error (the reference silently used empty sets)."""
+    if path is None:
+        return Schema()
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: schema file not found")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        return parse_friendly(yaml.safe_load(text), str(path))
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return parse_three_lines(text, str(path))  # three JSON values, one per line
+    return parse_friendly(doc, str(path))
+
+
+def schema_from_labels(labels: list[str] | dict, task: str) -> Schema:
+    """A schema given inline (``--schema '["person", "location"]'``) for a task: a list of labels, or for events a
+    mapping event type → roles, or for KG entity type → attributes."""
+    from iepile.tasks import get_task
+
+    return get_task(task).schema_from_labels(labels)
