@@ -4,13 +4,11 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "convert", "Extractor"]
 
+from iepile.convert import convert  # noqa: E402  (the function shadows the module name on purpose: iepile.convert(...))
+
 
 def __getattr__(name):
-    # Lazy: `import iepile` must stay cheap; the heavy parts load on first use.
-    if name == "convert":
-        from iepile.convert import convert
-
-        return convert
+    # Lazy: the model stack loads on first use, not on `import iepile`.
     if name == "Extractor":
         from iepile.extract import Extractor
 

@@ -22,6 +22,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Schema-based information extraction with LLMs."""
+
+
 def _register_commands() -> None:
     for module_info in sorted(pkgutil.iter_modules(iepile.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"iepile.commands.{module_info.name}")

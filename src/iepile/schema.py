@@ -46,6 +46,13 @@ class Schema:
         self.role_list = _unique(self.role_list)
         self.type_role_dict = {t: _unique(roles) for t, roles in self.type_role_dict.items()}
 
+    def memo(self, key: str, compute):
+        """Derived values (label sets for membership tests) computed once per schema, not once per record."""
+        cache = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
     def to_lines(self) -> str:
         """The reference's 3-line file (with a trailing newline)."""
         return "\n".join(json.dumps(v, ensure_ascii=False) for v in

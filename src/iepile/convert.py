@@ -1,0 +1,348 @@
+"""Streaming, parallel conversion of raw IE records into IEPile instructions, with a manifest.
+
+Reading, converting and writing are separated so that ``--workers N`` changes only the speed: the input is cut into
+batches of lines, each batch is converted by a pure function of (options, schema, lines), and the results are written
+in input order. Every record draws from its own seeded generator, so output bytes never depend on the worker count.
+Memory stays flat: at most ``2 × workers`` batches are in flight, and output goes to a temporary file that is renamed
+into place at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional
+
+from iepile import __version__
+from iepile.records import Line, RecordError, decode_line, validate
+from iepile.sampling import SamplingOptions, SamplingStats, chunk, load_hard_negatives, record_rng
+from iepile.schema import Schema, load_schema
+from iepile.tasks import get_task
+from iepile.tasks.base import Context, Task, item_label
+from iepile.instructions import LANGUAGES, build_instruction
+
+BATCH_LINES = 2000
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@dataclass
+class ConvertOptions:
+    task: str
+    language: str = "zh"
+    schema_path: Optional[str] = None
+    split: str = "train"
+    source: Optional[str] = None
+    split_num: Optional[int] = None
+    neg_ratio: float = 1.0
+    max_neg_per_pos: Optional[int] = None
+    random_sort: bool = False
+    hard_negatives: Optional[str] = None
+    hard_negative_dataset: Optional[str] = None
+    seed: int = 42
+    workers: int = 1
+    on_error: str = "fail"
+    progress: bool = True
+
+    def validate(self) -> None:
+        get_task(self.task)
+        if self.language not in LANGUAGES:
+            raise ValueError(f"--language must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
+        if self.split not in ("train", "test"):
+            raise ValueError(f"--split must be train or test, got {self.split!r}")
+        if self.on_error not in ("fail", "skip"):
+            raise ValueError(f"--on-error must be fail or skip, got {self.on_error!r}")
+        if self.split_num is not None and self.split_num != -1 and self.split_num < 1:
+            raise ValueError(f"--split-num must be a positive integer or -1, got {self.split_num}")
+        if self.max_neg_per_pos is not None and self.max_neg_per_pos < 0:
+            raise ValueError("--max-neg-per-pos must be at least 0")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")
+
+
+@dataclass
+class Stats:
+    """Counts of one conversion; merged across batches. ``records_in == converted + rejected`` always."""
+
+    records_in: int = 0
+    converted: int = 0
+    rejected: int = 0
+    records_without_instructions: int = 0
+    instructions: int = 0
+    instructions_per_record: Counter = field(default_factory=Counter)
+    label_asked: Counter = field(default_factory=Counter)
+    sampling: SamplingStats = field(default_factory=SamplingStats)
+
+    def add(self, other: "Stats") -> None:
+        for name in ("records_in", "converted", "rejected", "records_without_instructions", "instructions"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.instructions_per_record.update(other.instructions_per_record)
+        self.label_asked.update(other.label_asked)
+        self.sampling.add(other.sampling)
+
+    def to_json(self) -> dict:
+        sampling = asdict(self.sampling)
+        negatives, positives = sampling["negatives"], sampling["positives"]
+        return {
+            "records_in": self.records_in, "converted": self.converted, "rejected": self.rejected,
+            "records_without_instructions": self.records_without_instructions,
+            "instructions": self.instructions,
+            "instructions_per_record": {str(k): v for k, v in sorted(self.instructions_per_record.items())},
+            "positive_items": positives, "negative_items": negatives,
+            "negatives_per_positive": round(negatives / positives, 4) if positives else None,
+            "hard_negatives_missing_positive": sampling["hard_missing_positive"],
+            "hard_negatives_outside_label_set": sampling["hard_outside_label_set"],
+            "label_asked": dict(sorted(self.label_asked.items())),
+        }
+
+
+@dataclass
+class BatchResult:
+    text: str
+    rejects: list[dict]
+    stats: Stats
+
+
+class Converter:
+    """Everything a worker needs to convert lines: a pure function of its options, schema and the lines."""
+
+    def __init__(self, options: ConvertOptions, schema: Schema, path: str, source: str):
+        self.options, self.schema, self.path, self.source = options, schema, path, source
+        self.task: Task = get_task(options.task)
+        hard = (load_hard_negatives(options.hard_negatives, self.task.name, options.hard_negative_dataset)
+                if options.hard_negatives else None)
+        split_num = options.split_num if options.split_num is not None else self.task.default_split_num
+        self.sampling = SamplingOptions(options.neg_ratio, options.max_neg_per_pos, options.random_sort,
+                                        split_num, hard)
+        self.split_num = split_num
+
+    def convert_batch(self, lines: list[Line]) -> BatchResult:
+        out: list[str] = []
+        rejects: list[dict] = []
+        stats = Stats()
+        for line in lines:
+            stats.records_in += 1
+            try:
+                produced = self.convert_line(line, stats)
+            except RecordError as err:
+                err.path, err.line = self.path, line.number
+                err.raw = err.raw or line.data.decode("utf-8", "replace")
+                rejects.append(err.to_reject())
+                stats.rejected += 1
+                continue
+            stats.converted += 1
+            stats.instructions += len(produced)
+            stats.instructions_per_record[len(produced)] += 1
+            stats.records_without_instructions += not produced
+            out.extend(produced)
+        return BatchResult("".join(line + "\n" for line in out), rejects, stats)
+
+    def convert_line(self, line: Line, stats: Stats) -> list[str]:
+        raw = decode_line(line, self.path)
+        record = validate(raw, self.task.record_type, path=self.path, line=line.number)
+        label = self.dedupe(record, raw)
+        self.task.check(record, self.schema)
+        if self.options.split == "train":
+            ctx = Context(self.schema, self.sampling, record_rng(self.options.seed, line.index), stats.sampling)
+            items = self.task.train_items(record, ctx)
+        else:
+            items = self.task.test_items(record, self.schema)
+        lines = []
+        for group in chunk(items, self.split_num):
+            stats.label_asked.update(item_label(item) for item in group)
+            instruction = build_instruction(self.task.name, self.options.language, group, record.text)
+            lines.append(self.render_line(record, group, instruction, label, line.index))
+        return lines
+
+    def dedupe(self, record, raw: dict) -> Optional[list]:
+        """Drop repeated annotations (first kept) from the typed record and the raw list alike; the raw list is the
+        test ``label``; ``None`` when the record has no annotation key."""
+        key = self.task.annotation_key
+        items = getattr(record, key)
+        if items is None:
+            return None
+        kept, seen = [], set()
+        for index, item in enumerate(items):
+            dedupe_key = self.task.dedupe_key(item)
+            if dedupe_key is None or dedupe_key not in seen:
+                seen.add(dedupe_key)
+                kept.append(index)
+        if len(kept) != len(items):
+            setattr(record, key, [items[i] for i in kept])
+        return [raw[key][i] for i in kept]
+
+    def render_line(self, record, group: list, instruction: str, label: Optional[list], index: int) -> str:
+        if self.options.split == "train":
+            output = _encode(self.task.render_output(record, group, self.schema))
+            return _encode({"task": self.task.name, "source": self.source, "instruction": instruction,
+                            "output": output})
+        line: dict[str, Any] = {"id": hashlib.sha256(record.text.encode("utf-8")).hexdigest(),
+                                "task": self.task.name, "source": self.source, "instruction": instruction}
+        if label is not None:
+            line["label"] = _encode(label)
+        line["record_index"] = index
+        return _encode(line)
+
+
+# -- reading and parallel execution -----------------------------------------------------------------------------
+
+def _batches(stream, hasher, batch_lines: int = BATCH_LINES) -> Iterator[list[Line]]:
+    batch: list[Line] = []
+    index = 0
+    for number, data in enumerate(stream, start=1):
+        hasher.update(data)
+        batch.append(Line(index, number, data.rstrip(b"\r\n")))
+        index += 1
+        if len(batch) >= batch_lines:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_worker_converter: Optional[Converter] = None
+
+
+def _init_worker(converter: Converter) -> None:
+    global _worker_converter
+    _worker_converter = converter
+
+
+def _convert_in_worker(lines: list[Line]) -> BatchResult:
+    return _worker_converter.convert_batch(lines)
+
+
+def _run(converter: Converter, batches: Iterable[list[Line]], workers: int) -> Iterator[BatchResult]:
+    """Batch results in input order; with workers, at most ``2 × workers`` batches are in flight."""
+    if workers == 1:
+        yield from map(converter.convert_batch, batches)
+        return
+    from collections import deque
+
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(converter,)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(_convert_in_worker, batch))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+# -- the stage ----------------------------------------------------------------------------------------------------
+
+def default_source(src: str) -> str:
+    """The reference's rule: the input's parent folder name (``IE-zh/NER/MSRA/test.json`` → ``MSRA``)."""
+    if src == "-":
+        return "stdin"
+    return Path(src).resolve().parent.name
+
+
+def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: ConvertOptions) -> dict:
+    """Convert a JSON-lines file (``-`` = stdin) into an instruction file (``-`` = stdout), writing
+    ``<dst>.manifest.json`` and, with ``on_error="skip"``, ``<dst>.rejects.jsonl``. Returns the manifest."""
+    options.validate()
+    src, dst = str(src), str(dst)
+    schema = load_schema(options.schema_path)
+    converter = Converter(options, schema, src, options.source or default_source(src))
+    stats, rejects = Stats(), []
+    hasher = hashlib.sha256()
+    in_stream = sys.stdin.buffer if src == "-" else open(src, "rb")
+    tmp = None if dst == "-" else f"{dst}.tmp-{os.getpid()}"
+    out_stream = sys.stdout if dst == "-" else open(tmp, "w", encoding="utf-8", newline="\n")
+    try:
+        with _progress(options.progress and dst != "-", src) as advance:
+            for result in _run(converter, _batches(in_stream, hasher), options.workers):
+                if result.rejects and options.on_error == "fail":
+                    first = result.rejects[0]
+                    raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])
+                out_stream.write(result.text)
+                rejects.extend(result.rejects)
+                stats.add(result.stats)
+                advance(result.stats.records_in)
+    except BaseException:
+        if tmp:
+            out_stream.close()
+            os.unlink(tmp)
+        raise
+    finally:
+        if src != "-":
+            in_stream.close()
+    if tmp:
+        out_stream.close()
+        os.replace(tmp, dst)
+    manifest = _manifest(options, schema, converter, hasher.hexdigest(), stats, src)
+    if dst != "-":
+        _write_sidecars(dst, manifest, rejects)
+    return manifest
+
+
+def _manifest(options: ConvertOptions, schema: Schema, converter: Converter, input_sha: str, stats: Stats,
+              src: str) -> dict:
+    chosen = asdict(options)
+    for volatile in ("workers", "progress"):
+        chosen.pop(volatile)
+    chosen["split_num"] = converter.split_num
+    chosen["source"] = converter.source
+    return {"iepile_version": __version__, "input": src, "input_sha256": input_sha,
+            "schema_sha256": schema.digest(), "options": chosen, "statistics": stats.to_json()}
+
+
+def _write_sidecars(dst: str, manifest: dict, rejects: list[dict]) -> None:
+    Path(f"{dst}.manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
+    rejects_path = Path(f"{dst}.rejects.jsonl")
+    if rejects:
+        rejects_path.write_text("".join(_encode(r) + "\n" for r in rejects), encoding="utf-8")
+    elif rejects_path.exists():
+        rejects_path.unlink()
+
+
+class _progress:
+    """A rich progress bar counting records; silent when disabled or not on a terminal."""
+
+    def __init__(self, enabled: bool, src: str):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.src = src
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+        self.bar = Progress(SpinnerColumn(), "[progress.description]{task.description}", MofNCompleteColumn(),
+                            "records", TimeElapsedColumn(), transient=True)
+        self.bar.__enter__()
+        task_id = self.bar.add_task(f"converting {self.src}", total=None)
+        return lambda n: self.bar.advance(task_id, n)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+# -- the Python API -------------------------------------------------------------------------------------------------
+
+def convert(records: Iterable[dict], *, task: str, language: str = "zh", schema: Schema | str | list | dict | None = None,
+            split: str = "train", source: str = "api", **option_values: Any) -> list[dict]:
+    """Convert records (dicts in the unified format) in memory; ``schema`` is a :class:`Schema`, a schema file path,
+    or inline labels. Raises :class:`RecordError` on the first bad record."""
+    options = ConvertOptions(task=task, language=language, split=split, source=source, **option_values)
+    options.validate()
+    if isinstance(schema, (list, dict)):
+        schema = get_task(task).schema_from_labels(schema)
+    elif not isinstance(schema, Schema):
+        schema = load_schema(schema)
+    converter = Converter(options, schema, "<records>", source)
+    lines = [Line(i, i + 1, json.dumps(r, ensure_ascii=False).encode()) for i, r in enumerate(records)]
+    result = converter.convert_batch(lines)
+    if result.rejects:
+        first = result.rejects[0]
+        raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])
+    return [json.loads(line) for line in result.text.splitlines()]

@@ -1,0 +1,315 @@
+"""Shared pieces of the dataset readers: options, statistics, JSON iteration with line numbers, text from tokens,
+and record builders that guarantee the offset invariant ``text[start:end] == string``.
+
+Every reader is a generator ``read(path, opts, stats) -> Iterator[dict]`` of unified raw records. Readers never drop
+anything silently: a whole record that cannot be read is *rejected* (an error by default, counted with
+``on_error="skip"``), a single label that cannot be kept is *skipped* (always counted with its reason), and a label
+that was kept after a repair (offset recomputed, tag sequence fixed) is *noted*.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from iepile.records import RecordError
+
+MAX_EXAMPLES = 20
+DEFAULT_NO_RELATION = ("unknown", "Other", "NA", "None", "no_relation")
+
+
+@dataclass
+class ReadOptions:
+    """What a reader needs besides the path. ``task`` None means the format's default task; ``language`` ``auto``
+    decides per record (Chinese text is rebuilt from tokens without spaces)."""
+
+    task: Optional[str] = None
+    language: str = "auto"
+    on_error: str = "fail"
+    no_relation: tuple[str, ...] = DEFAULT_NO_RELATION
+    group: str = "global"          # pair-tsv / opennre: one record per sentence over the file, or consecutive lines
+    event_schema: Optional[str] = None   # duee: path of event_schema.json (default: next to the input)
+    char_digit: str = "auto"       # conll: tokens carry a trailing word-position digit (Weibo); auto/yes/no
+    unit: str = "sentence"         # casie / wikievents: sentence or document records
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReadStats:
+    """Counts of what a reader read, kept, skipped and repaired, with the first examples of each problem."""
+
+    path: str = "<input>"
+    on_error: str = "fail"
+    records: int = 0
+    entities: int = 0
+    relations: int = 0
+    events: int = 0
+    arguments: int = 0
+    rejected: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    examples: list = field(default_factory=list)
+    declared_schema: Any = None
+
+    def _example(self, kind: str, reason: str, where: str) -> None:
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{where}: {kind}: {reason}")
+
+    def reject(self, err: RecordError) -> None:
+        """A whole record is unreadable: raise (``on_error=fail``) or count it."""
+        if self.on_error == "fail":
+            raise err
+        self.rejected += 1
+        self.skipped[f"record: {err.reason}"] += 1
+        self._example("rejected", f"{err.field + ': ' if err.field else ''}{err.reason}", f"{err.path}:{err.line}")
+
+    def skip(self, reason: str, where: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+        self._example("skipped", reason, where)
+
+    def note(self, reason: str, where: str, n: int = 1) -> None:
+        self.notes[reason] += n
+        self._example("note", reason, where)
+
+    def count(self, record: dict) -> None:
+        self.records += 1
+        self.entities += len(record.get("entity") or ())
+        self.relations += len(record.get("relation") or ())
+        for event in record.get("event") or ():
+            self.events += 1
+            self.arguments += len(event.get("arguments") or ())
+
+    def labels(self) -> int:
+        return self.entities + self.relations + self.events + self.arguments
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "records": self.records, "entities": self.entities, "relations": self.relations,
+                "events": self.events, "arguments": self.arguments, "rejected": self.rejected,
+                "skipped": dict(sorted(self.skipped.items())), "notes": dict(sorted(self.notes.items())),
+                "examples": list(self.examples)}
+
+
+def where(path: Path | str, line: int | str) -> str:
+    return f"{path}:{line}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Input iteration
+
+
+def iter_text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without CR/LF) for a UTF-8 file; a bad byte is an error naming the line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise RecordError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=str(path), line=number)
+            yield number, line.rstrip("\r\n")
+
+
+def iter_json_items(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for a JSON-lines file or for each element of a JSON array file.
+
+    Arrays are decoded element by element with ``raw_decode`` so that errors and records still carry the line on
+    which each element starts (the file is read whole: arrays cannot be streamed without a third-party parser)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip()
+    if head.startswith(b"["):
+        yield from _iter_array(path, stats)
+        return
+    for number, line in iter_text_lines(path):
+        if not line.strip():
+            stats.note("blank line ignored", where(path, number))
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as err:
+            stats.reject(RecordError(f"malformed JSON ({err.msg} at column {err.colno})", path=str(path),
+                                     line=number, raw=line[:200]))
+
+
+def _iter_array(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
+    text = Path(path).read_text(encoding="utf-8-sig")
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    line = 1 + text.count("\n", 0, pos)
+    while True:
+        match = re.compile(r"[\s,]*").match(text, pos)
+        line += text.count("\n", pos, match.end())
+        pos = match.end()
+        if pos >= len(text) or text[pos] == "]":
+            return
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            raise RecordError(f"malformed JSON array element ({err.msg})", path=str(path), line=err.lineno) from None
+        yield line, value
+        line += text.count("\n", pos, end)
+        pos = end
+
+
+def need(obj: Any, key: str, kind: type | tuple, path: Path, line: int, prefix: str = "") -> Any:
+    """``obj[key]`` of the expected type, or a RecordError naming the field."""
+    if not isinstance(obj, dict) or key not in obj:
+        raise RecordError(f"missing field {key!r}", path=str(path), line=line, field=prefix + key)
+    value = obj[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise RecordError(f"expected {names}, got {type(value).__name__}", path=str(path), line=line,
+                          field=prefix + key)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Text and offsets
+
+
+def is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
+            or 0x3040 <= code <= 0x30FF or 0xAC00 <= code <= 0xD7AF or 0xF900 <= code <= 0xFAFF)
+
+
+def looks_chinese(tokens: list[str]) -> bool:
+    """Per-record language guess: Chinese (no spaces between tokens) when CJK characters make up 30% of them."""
+    chars = [c for token in tokens for c in token if not c.isspace()]
+    return bool(chars) and sum(map(is_cjk, chars)) >= 0.3 * len(chars)
+
+
+def join_tokens(tokens: list[str], language: str) -> tuple[str, list[int], list[int]]:
+    """Text from tokens and each token's [start, end) character span: spaces between tokens for English, nothing
+    for Chinese (so that offsets index the text a user would see)."""
+    chinese = language == "zh" or (language == "auto" and looks_chinese(tokens))
+    sep = "" if chinese else " "
+    starts, ends, pos = [], [], 0
+    for i, token in enumerate(tokens):
+        if i and sep:
+            pos += len(sep)
+        starts.append(pos)
+        pos += len(token)
+        ends.append(pos)
+    return sep.join(tokens), starts, ends
+
+
+def locate(text: str, value: str, start: Optional[int] = None, end: Optional[int] = None) -> Optional[int]:
+    """Start of ``value`` in ``text``: the given start when right, else the occurrence nearest to it (or the first),
+    else None."""
+    if not value:
+        return None
+    if start is not None and text.startswith(value, start) and (end is None or end - start == len(value)):
+        return start
+    hits = [m.start() for m in re.finditer(re.escape(value), text)]
+    if not hits:
+        return None
+    if start is None:
+        return hits[0]
+    return min(hits, key=lambda h: abs(h - start))
+
+
+def span_or_none(text: str, value: str, start: Optional[int], stats: ReadStats, at: str,
+                 what: str) -> tuple[Optional[int], Optional[int]]:
+    """Offsets for a value whose source offset may be missing or wrong; repairs are noted, misses keep no offset."""
+    found = locate(text, value, start)
+    if found is None:
+        stats.note(f"{what} not found in text (kept without offsets)", at)
+        return None, None
+    if start is not None and found != start:
+        stats.note(f"{what} offset corrected", at)
+    return found, found + len(value)
+
+
+def check_span(text: str, value: str, start: Optional[int], end: Optional[int]) -> None:
+    """The invariant every writer keeps; a failure here is a bug in a reader, not in the data."""
+    if start is not None and text[start:end] != value:
+        raise AssertionError(f"offset invariant broken: text[{start}:{end}]={text[start:end]!r} != {value!r}")
+
+
+def normalize_space(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Record builders
+
+
+def entity(text: str, value: str, entity_type: str, start: Optional[int], end: Optional[int]) -> dict:
+    check_span(text, value, start, end)
+    item = {"entity": value, "entity_type": entity_type}
+    if start is not None:
+        item.update(start=start, end=end)
+    return item
+
+
+def relation(text: str, head: str, rel: str, tail: str, head_span=(None, None), tail_span=(None, None),
+             head_type: Optional[str] = None, tail_type: Optional[str] = None) -> dict:
+    check_span(text, head, *head_span)
+    check_span(text, tail, *tail_span)
+    item: dict = {"head": head, "relation": rel, "tail": tail}
+    if head_type is not None:
+        item["head_type"] = head_type
+    if tail_type is not None:
+        item["tail_type"] = tail_type
+    if head_span[0] is not None:
+        item.update(head_start=head_span[0], head_end=head_span[1])
+    if tail_span[0] is not None:
+        item.update(tail_start=tail_span[0], tail_end=tail_span[1])
+    return item
+
+
+def argument(text: str, value: str, role: str, start: Optional[int], end: Optional[int]) -> dict:
+    check_span(text, value, start, end)
+    item = {"argument": value, "role": role}
+    if start is not None:
+        item.update(start=start, end=end)
+    return item
+
+
+def event(text: str, event_type: str, trigger: str, start: Optional[int], end: Optional[int],
+          arguments: list[dict]) -> dict:
+    check_span(text, trigger, start, end)
+    item: dict = {"event_type": event_type, "event_trigger": trigger}
+    if start is not None:
+        item.update(trigger_start=start, trigger_end=end)
+    item["arguments"] = arguments
+    return item
+
+
+def record(text: str, key: str, items: list[dict], record_id: Any = None) -> dict:
+    out: dict = {"text": text, key: items}
+    if record_id is not None:
+        out["id"] = record_id
+    return out
+
+
+def task_key(task: str) -> str:
+    """The annotation key of a task's raw records."""
+    return {"NER": "entity", "RE": "relation", "SPO": "relation", "KG": "relation"}.get(task, "event")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence [start, end) spans for document formats: breaks after . ! ? (and CJK 。！？) followed by space, and at
+    newlines; surrounding whitespace is excluded so that sentences start and end on visible characters."""
+    spans = []
+    for block in re.finditer(r"[^\n]+", text):
+        start = block.start()
+        for match in re.finditer(r"(?<=[.!?。！？])[\"'”’)]*\s+(?=\S)", block.group()):
+            spans.append((start, block.start() + match.start()))
+            start = block.start() + match.end()
+        spans.append((start, block.end()))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out

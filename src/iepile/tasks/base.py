@@ -1,0 +1,145 @@
+"""The one interface every IE task implements, so that convert, predict, extract and eval never switch on task names.
+
+A task answers a few questions about its records and schemas:
+
+* which labels a record contains (``positives``) and what the full label set of a schema is (``all_labels``);
+* which schema items to ask in training (``train_items``: negatives sampled) and in testing (``test_items``: all);
+* how to render the gold answer for a group of items (``render_output``: the training target);
+* how to check a record against its text and schema (``check``), and which duplicates to drop (``dedupe_key``);
+* how to turn gold annotations and model answers into comparable tuples (``gold_tuples`` / ``answer_tuples``),
+  used by the evaluator.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Optional
+
+from iepile.records import RecordError, find_span
+from iepile.sampling import SamplingOptions, SamplingStats, choose_labels, order
+from iepile.schema import Schema, SchemaError
+
+
+@dataclass
+class Context:
+    """What converting one record needs besides the record: its schema, options, generator and counters."""
+
+    schema: Schema
+    options: SamplingOptions
+    rng: random.Random
+    stats: SamplingStats
+
+
+class Task:
+    name: ClassVar[str]
+    annotation_key: ClassVar[str]
+    record_type: ClassVar[type]
+    default_split_num: ClassVar[int]
+
+    # -- records -----------------------------------------------------------------------------------------------
+    def annotations(self, record) -> list:
+        return getattr(record, self.annotation_key) or []
+
+    def dedupe_key(self, item) -> Optional[tuple]:
+        """Key under which repeated annotations are dropped (first kept); ``None`` keeps every item."""
+        return None
+
+    def check(self, record, schema: Schema) -> None:
+        """Raise :class:`RecordError` (with the field path) for annotation strings missing from the text or labels
+        missing from the schema."""
+
+    # -- schema ------------------------------------------------------------------------------------------------
+    def all_labels(self, schema: Schema) -> list[str]:
+        raise NotImplementedError
+
+    def positives(self, record) -> list[str]:
+        """Labels the record contains (for flat tasks: the schema labels to always ask)."""
+        raise NotImplementedError
+
+    def train_items(self, record, ctx: Context) -> list[Any]:
+        raise NotImplementedError
+
+    def test_items(self, record, schema: Schema) -> list[Any]:
+        raise NotImplementedError
+
+    def schema_from_labels(self, labels: Any) -> Schema:
+        """A schema given inline: a list of labels (flat tasks) or a mapping type → roles/attributes."""
+        raise NotImplementedError
+
+    # -- targets -----------------------------------------------------------------------------------------------
+    def render_output(self, record, items: list[Any], schema: Optional[Schema] = None) -> dict:
+        raise NotImplementedError
+
+    # -- evaluation --------------------------------------------------------------------------------------------
+    def gold_tuples(self, annotations: list[dict]) -> list[tuple]:
+        raise NotImplementedError
+
+    def answer_tuples(self, answer: Any) -> list[tuple]:
+        raise NotImplementedError
+
+
+class FlatLabelTask(Task):
+    """Tasks whose schema items are one label each (NER, RE, SPO, EET): sample labels, order them, map to items."""
+
+    def item_for(self, label: str) -> Any:
+        return label
+
+    def train_items(self, record, ctx: Context) -> list[Any]:
+        labels = choose_labels(self.positives(record), self.all_labels(ctx.schema), ctx.rng, ctx.options, ctx.stats)
+        return [self.item_for(label) for label in order(labels, ctx.rng, ctx.options.random_sort)]
+
+    def test_items(self, record, schema: Schema) -> list[Any]:
+        return [self.item_for(label) for label in sorted(self.all_labels(schema))]
+
+    def schema_from_labels(self, labels: Any) -> Schema:
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise SchemaError(f"a {self.name} schema is a list of label strings")
+        return self.flat_schema(labels)
+
+    def flat_schema(self, labels: list[str]) -> Schema:
+        return Schema(type_list=labels)
+
+
+def unique(items: Iterable) -> list:
+    return list(dict.fromkeys(items))
+
+
+def by_position(text: str, values: list[str]) -> list[str]:
+    """De-duplicated values sorted by first occurrence in the text (stable; values not found sort last)."""
+    return sorted(unique(values), key=lambda value: position_of(text, value))
+
+
+def position_of(text: str, value: str, start: Optional[int] = None, end: Optional[int] = None) -> tuple:
+    """Sort key: first occurrence (or the given offset); not found sorts last."""
+    position = find_span(text, value, start, end)
+    return (position < 0, position)
+
+
+def one_or_many(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
+def require_in_text(text: str, value: str, start: Optional[int], end: Optional[int], field: str) -> None:
+    """An annotated string must occur in the text, at its offsets when offsets are given."""
+    if start is not None or end is not None:
+        if start is None or end is None or not 0 <= start <= end <= len(text):
+            raise RecordError(f"offsets [{start}, {end}) are not a valid span of the text", field=field)
+        if text[start:end] != value:
+            raise RecordError(f"text at offsets [{start}, {end}) is {text[start:end]!r}, not {value!r}", field=field)
+    elif value not in text:
+        raise RecordError(f"{value!r} does not occur in the text", field=field)
+
+
+def require_label(label: str, known: set[str], field: str, what: str) -> None:
+    if known and label not in known:
+        raise RecordError(f"{what} {label!r} is not in the schema file", field=field)
+
+
+def item_label(item: Any) -> str:
+    """The label a schema item asks for (for statistics): the string itself, or its type."""
+    if isinstance(item, str):
+        return item
+    if "predicate" in item:
+        return f"{item['subject_type']}_{item['predicate']}_{item['object_type']}"
+    return item.get("event_type") or item.get("entity_type")

@@ -1,0 +1,44 @@
+"""EE: events with triggers and arguments. Items ``{"event_type", "trigger": true, "arguments": [roles]}``; answers
+``{type: [{"trigger", "arguments": {role: value | [values] | "NAN"}}]}``."""
+
+from __future__ import annotations
+
+from iepile.sampling import binomial, choose_labels, order
+from iepile.schema import Schema
+from iepile.tasks.base import Context
+from iepile.tasks.events import EventTask
+
+
+class EE(EventTask):
+    name = "EE"
+
+    def roles_for(self, record, event_type: str, positive: bool, ctx: Context) -> list[str]:
+        """Positive types: every gold role plus sampled others; negative types: at least one sampled role."""
+        all_roles = ctx.schema.type_role_dict.get(event_type, [])
+        gold = self.gold_roles(record, event_type) if positive else []
+        others = [r for r in all_roles if r not in gold]
+        k = binomial(ctx.rng, len(all_roles), ctx.options.neg_ratio) if ctx.options.neg_ratio >= 0 else len(others)
+        if not gold and ctx.options.neg_ratio != 0:
+            k = max(k, 1)
+        k = min(k, len(others))
+        sampled = others if k == len(others) else ctx.rng.sample(others, k)
+        return order(gold + sampled, ctx.rng, ctx.options.random_sort)
+
+    def train_items(self, record, ctx: Context) -> list[dict]:
+        positives = self.positives(record)
+        labels = choose_labels(positives, self.all_labels(ctx.schema), ctx.rng, ctx.options, ctx.stats)
+        items = [{"event_type": t, "trigger": True, "arguments": self.roles_for(record, t, t in positives, ctx)}
+                 for t in labels]
+        if ctx.options.random_sort:
+            return order(items, ctx.rng, True)
+        return sorted(items, key=lambda item: (item["event_type"], item["arguments"]))
+
+    def test_items(self, record, schema: Schema) -> list[dict]:
+        return [{"event_type": t, "trigger": True, "arguments": sorted(schema.type_role_dict.get(t, []))}
+                for t in sorted(self.all_labels(schema))]
+
+    def render_output(self, record, items: list[dict], schema: Schema | None = None) -> dict:
+        return {item["event_type"]: [
+            {"trigger": event.event_trigger or "NAN",
+             "arguments": self.argument_map(record, event, item["arguments"])}
+            for event in self.events_of(record, item["event_type"])] for item in items}

@@ -1,0 +1,45 @@
+"""EEA: arguments of given triggers. Items ``{"event_type", "trigger": [triggers], "arguments": [roles]}`` for the
+record's gold event types; answers ``{type: [{role: value | [values] | "NAN"}]}``.
+
+Fixed against the reference: test items have the same shape as training items (the reference dropped ``trigger`` at
+test time), every trigger of the type is given, and gold roles are always asked.
+"""
+
+from __future__ import annotations
+
+from iepile.sampling import binomial, order
+from iepile.schema import Schema
+from iepile.tasks.base import Context, unique
+from iepile.tasks.events import EventTask
+
+
+class EEA(EventTask):
+    name = "EEA"
+
+    def item(self, record, event_type: str, roles: list[str]) -> dict:
+        triggers = unique(e.event_trigger for e in self.events_of(record, event_type) if e.event_trigger)
+        return {"event_type": event_type, "trigger": triggers, "arguments": roles}
+
+    def train_items(self, record, ctx: Context) -> list[dict]:
+        items = []
+        for event_type in order(self.positives(record), ctx.rng, ctx.options.random_sort):
+            gold = self.gold_roles(record, event_type)
+            others = [r for r in ctx.schema.type_role_dict.get(event_type, []) if r not in gold]
+            k = len(others) if ctx.options.neg_ratio < 0 else binomial(ctx.rng, len(others), ctx.options.neg_ratio)
+            sampled = others if k >= len(others) else ctx.rng.sample(others, k)
+            ctx.stats.positives += len(gold)
+            ctx.stats.negatives += len(sampled)
+            items.append(self.item(record, event_type, order(gold + sampled, ctx.rng, ctx.options.random_sort)))
+        return items
+
+    def test_items(self, record, schema: Schema) -> list[dict]:
+        return [self.item(record, t, sorted(schema.type_role_dict.get(t, []) or self.gold_roles(record, t)))
+                for t in sorted(self.positives(record))]
+
+    def render_output(self, record, items: list[dict], schema: Schema | None = None) -> dict:
+        output = {}
+        for item in items:
+            maps = (self.argument_map(record, event, item["arguments"])
+                    for event in self.events_of(record, item["event_type"]))
+            output[item["event_type"]] = [m for m in maps if m]
+        return output

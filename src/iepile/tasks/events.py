@@ -1,0 +1,64 @@
+"""What the three event tasks (EE, EET, EEA) share: records, checks, and event/argument ordering."""
+
+from __future__ import annotations
+
+from iepile.records import EventRecord
+from iepile.schema import Schema
+from iepile.tasks.base import Task, by_position, one_or_many, position_of, require_in_text, require_label, unique
+
+
+class EventTask(Task):
+    annotation_key = "event"
+    record_type = EventRecord
+    default_split_num = 4
+
+    def check(self, record, schema: Schema) -> None:
+        known = schema.memo("events", lambda: set(schema.type_list) | set(schema.type_role_dict))
+        for i, event in enumerate(self.annotations(record)):
+            require_label(event.event_type, known, f"$.event[{i}].event_type", "event type")
+            if event.event_trigger:
+                require_in_text(record.text, event.event_trigger, event.trigger_start, event.trigger_end,
+                                f"$.event[{i}].event_trigger")
+            roles = set(schema.type_role_dict.get(event.event_type, ()))
+            for j, arg in enumerate(event.arguments):
+                if arg.argument:
+                    require_in_text(record.text, arg.argument, arg.start, arg.end, f"$.event[{i}].arguments[{j}].argument")
+                if schema.type_role_dict:
+                    require_label(arg.role, roles or {""}, f"$.event[{i}].arguments[{j}].role",
+                                  f"role of {event.event_type}")
+
+    def all_labels(self, schema: Schema) -> list[str]:
+        return schema.type_list or list(schema.type_role_dict)
+
+    def positives(self, record) -> list[str]:
+        return unique(event.event_type for event in self.kept_events(record))
+
+    def kept_events(self, record) -> list:
+        """Events worth a target: a trigger or at least one non-empty argument (the reference dropped the rest)."""
+        return [e for e in self.annotations(record) if e.event_trigger or any(a.argument for a in e.arguments)]
+
+    def events_of(self, record, event_type: str) -> list:
+        """Events of one type, ordered by where their trigger occurs."""
+        events = [e for e in self.kept_events(record) if e.event_type == event_type]
+        return sorted(events, key=lambda e: position_of(record.text, e.event_trigger, e.trigger_start, e.trigger_end)
+                      if e.event_trigger else (True, 0))
+
+    def gold_roles(self, record, event_type: str) -> list[str]:
+        return unique(a.role for e in self.events_of(record, event_type) for a in e.arguments if a.argument)
+
+    def argument_map(self, record, event, roles: list[str]) -> dict:
+        """``{role: value | [values] | "NAN"}`` for the asked roles; ``{}`` when none of them is filled."""
+        values: dict[str, list[str]] = {}
+        for arg in event.arguments:
+            if arg.argument:
+                values.setdefault(arg.role, []).append(arg.argument)
+        if not any(role in values for role in roles):
+            return {}
+        return {role: one_or_many(by_position(record.text, values[role])) if role in values else "NAN"
+                for role in roles}
+
+    def schema_from_labels(self, labels):
+        if isinstance(labels, dict):
+            return Schema(type_list=list(labels), type_role_dict={t: list(r or []) for t, r in labels.items()})
+        return Schema(type_list=list(labels), type_role_dict={t: [] for t in labels})
+

@@ -1,0 +1,35 @@
+"""NER: ``{"text", "entity": [{"entity", "entity_type"}]}`` → ``{type: [entity strings]}``."""
+
+from __future__ import annotations
+
+from iepile.records import NERRecord
+from iepile.schema import Schema
+from iepile.tasks.base import FlatLabelTask, by_position, require_in_text, require_label, unique
+
+
+class NER(FlatLabelTask):
+    name = "NER"
+    annotation_key = "entity"
+    record_type = NERRecord
+    default_split_num = 6
+
+    def dedupe_key(self, item):
+        return (item.entity, item.entity_type)
+
+    def check(self, record, schema: Schema) -> None:
+        known = schema.memo("NER", lambda: set(schema.type_list))
+        for i, ent in enumerate(self.annotations(record)):
+            require_in_text(record.text, ent.entity, ent.start, ent.end, f"$.entity[{i}].entity")
+            require_label(ent.entity_type, known, f"$.entity[{i}].entity_type", "entity type")
+
+    def all_labels(self, schema: Schema) -> list[str]:
+        return schema.type_list
+
+    def positives(self, record) -> list[str]:
+        return unique(ent.entity_type for ent in self.annotations(record))
+
+    def render_output(self, record, items: list[str], schema: Schema | None = None) -> dict:
+        by_type: dict[str, list[str]] = {}
+        for ent in self.annotations(record):
+            by_type.setdefault(ent.entity_type, []).append(ent.entity)
+        return {t: by_position(record.text, by_type.get(t, [])) for t in items}

@@ -1,0 +1,52 @@
+"""RE: ``{"text", "relation": [{"head", "relation", "tail"}]}`` → ``{relation: [{"subject", "object"}]}``.
+
+The reference's converter wrote ``head``/``tail``; the published corpus and every scorer use ``subject``/``object``.
+"""
+
+from __future__ import annotations
+
+from iepile.records import RelationRecord
+from iepile.schema import Schema
+from iepile.tasks.base import FlatLabelTask, position_of, require_in_text, require_label, unique
+
+
+class RE(FlatLabelTask):
+    name = "RE"
+    annotation_key = "relation"
+    record_type = RelationRecord
+    default_split_num = 4
+
+    def dedupe_key(self, item):
+        return (item.head, item.relation, item.tail)
+
+    def label_of(self, rel) -> str:
+        return rel.relation
+
+    def known_labels(self, schema: Schema) -> set[str]:
+        return schema.memo("RE", lambda: set(schema.role_list))
+
+    def check(self, record, schema: Schema) -> None:
+        known = self.known_labels(schema)
+        for i, rel in enumerate(self.annotations(record)):
+            require_in_text(record.text, rel.head, rel.head_start, rel.head_end, f"$.relation[{i}].head")
+            require_in_text(record.text, rel.tail, rel.tail_start, rel.tail_end, f"$.relation[{i}].tail")
+            require_label(self.label_of(rel), known, f"$.relation[{i}].relation", "relation")
+
+    def all_labels(self, schema: Schema) -> list[str]:
+        return schema.role_list
+
+    def flat_schema(self, labels: list[str]) -> Schema:
+        return Schema(role_list=labels)
+
+    def positives(self, record) -> list[str]:
+        return unique(self.label_of(rel) for rel in self.annotations(record))
+
+    def pairs(self, record, label: str) -> list[dict]:
+        """``{"subject", "object"}`` pairs of one label, ordered by where head and tail first occur."""
+        rels = [rel for rel in self.annotations(record) if self.label_of(rel) == label]
+        rels.sort(key=lambda rel: (position_of(record.text, rel.head, rel.head_start, rel.head_end),
+                                   position_of(record.text, rel.tail, rel.tail_start, rel.tail_end)))
+        return [{"subject": rel.head, "object": rel.tail} for rel in rels]
+
+    def render_output(self, record, items: list[str], schema: Schema | None = None) -> dict:
+        return {label: self.pairs(record, label) for label in items}
