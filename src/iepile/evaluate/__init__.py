@@ -1,0 +1,1 @@
+"""``iepile eval``: score model answers against gold annotations (see :func:`evaluate_file`)."""
