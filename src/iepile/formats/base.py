@@ -294,14 +294,18 @@ def task_key(task: str) -> str:
     return {"NER": "entity", "RE": "relation", "SPO": "relation", "KG": "relation"}.get(task, "event")
 
 
+_BREAK = re.compile(r"([.!?][\"'”’)\]]*)\s+(?=[\"“‘(\[]?[A-Z0-9])|([。！？][”’」』)]*)\s*")
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence [start, end) spans for document formats: breaks after . ! ? (and CJK 。！？) followed by space, and at
     newlines; surrounding whitespace is excluded so that sentences start and end on visible characters."""
     spans = []
     for block in re.finditer(r"[^\n]+", text):
         start = block.start()
-        for match in re.finditer(r"(?<=[.!?。！？])[\"'”’)]*\s+(?=\S)", block.group()):
-            spans.append((start, block.start() + match.start()))
+        for match in _BREAK.finditer(block.group()):
+            cut = match.end(1) if match.group(1) else match.end(2)
+            spans.append((start, block.start() + cut))
             start = block.start() + match.end()
         spans.append((start, block.end()))
     out = []
