@@ -7,6 +7,7 @@ from iepile.sampling import binomial, choose_labels, order
 from iepile.schema import Schema
 from iepile.tasks.base import Context
 from iepile.tasks.events import EventTask
+from iepile.tasks.scoring import dict_items, list_of
 
 
 class EE(EventTask):
@@ -42,3 +43,37 @@ class EE(EventTask):
             {"trigger": event.event_trigger or "NAN",
              "arguments": self.argument_map(record, event, item["arguments"])}
             for event in self.events_of(record, item["event_type"])] for item in items}
+
+    # -- evaluation: ("trigger", type, trigger), ("argument", (type, role), argument) and
+    #    ("argument_strict", (type, role), trigger, argument): an argument counts only inside its found event -------
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("trigger", "argument", "argument_strict")
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        asked = self.asked_roles(groups)
+        tuples = []
+        for event in annotations:
+            if not reference and not self.gold_is_kept(event):
+                continue
+            event_type = event.get("event_type", "")
+            arguments = self.gold_arguments(event, asked.get(event_type) if asked else None, reference)
+            tuples.extend(self.event_tuples(event_type, event.get("event_trigger") or "", arguments, reference))
+        return tuples
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        tuples = []
+        for event_type, events in dict_items(answer):
+            for event in list_of(events, reference):
+                if not isinstance(event, dict) or not isinstance(event.get("trigger", ""), str):
+                    continue
+                arguments = self.answer_arguments(event.get("arguments", {}), reference)
+                tuples.extend(self.event_tuples(event_type, event.get("trigger", ""), arguments, reference))
+        return tuples
+
+    def event_tuples(self, event_type: str, trigger: str, arguments: list[tuple[str, str]], reference: bool):
+        if self.has_trigger(trigger, reference):
+            yield ("trigger", event_type, trigger)
+        trigger = self.trigger_of(trigger, reference)
+        for role, value in arguments:
+            yield ("argument", (event_type, role), value)
+            yield ("argument_strict", (event_type, role), trigger, value)

@@ -11,6 +11,7 @@ from iepile.sampling import binomial, order
 from iepile.schema import Schema
 from iepile.tasks.base import Context, unique
 from iepile.tasks.events import EventTask
+from iepile.tasks.scoring import dict_items, list_of
 
 
 class EEA(EventTask):
@@ -43,3 +44,33 @@ class EEA(EventTask):
                     for event in self.events_of(record, item["event_type"]))
             output[item["event_type"]] = [m for m in maps if m]
         return output
+
+    # -- evaluation: ("argument", (type, role), argument) and ("event", type) per event with arguments -----------
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("argument", "event")
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        asked = self.asked_roles(groups)
+        tuples = []
+        for event in annotations:
+            event_type = event.get("event_type", "")
+            arguments = self.gold_arguments(event, asked.get(event_type) if asked else None, reference)
+            tuples.extend(self.event_tuples(event_type, arguments, reference))
+        return tuples
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        tuples = []
+        for event_type, events in dict_items(answer):
+            for event in list_of(events, reference):
+                if not isinstance(event, dict):
+                    continue
+                if not reference and isinstance(event.get("arguments"), dict):
+                    event = event["arguments"]  # the reference converter's old {"trigger", "arguments"} shape
+                tuples.extend(self.event_tuples(event_type, self.answer_arguments(event, reference), reference))
+        return tuples
+
+    def event_tuples(self, event_type: str, arguments: list[tuple[str, str]], reference: bool):
+        if reference or arguments:
+            yield ("event", event_type)
+        for role, value in arguments:
+            yield ("argument", (event_type, role), value)

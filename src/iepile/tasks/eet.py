@@ -6,6 +6,7 @@ from __future__ import annotations
 from iepile.schema import Schema
 from iepile.tasks.base import FlatLabelTask
 from iepile.tasks.events import EventTask
+from iepile.tasks.scoring import dict_items, list_of, strings
 
 
 class EET(FlatLabelTask, EventTask):
@@ -19,3 +20,15 @@ class EET(FlatLabelTask, EventTask):
 
     def schema_from_labels(self, labels):
         return EventTask.schema_from_labels(self, labels)
+
+    # -- evaluation: ("trigger", type, trigger), one per mention ------------------------------------------------
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("trigger",)
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        return [("trigger", event.get("event_type", ""), event.get("event_trigger") or "") for event in annotations
+                if reference or event.get("event_trigger")]
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        return [("trigger", event_type, trigger) for event_type, triggers in dict_items(answer)
+                for trigger in strings(list_of(triggers, reference), reference)]

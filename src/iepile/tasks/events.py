@@ -5,6 +5,7 @@ from __future__ import annotations
 from iepile.records import EventRecord
 from iepile.schema import Schema
 from iepile.tasks.base import Task, by_position, one_or_many, position_of, require_in_text, require_label, unique
+from iepile.tasks.scoring import NAN, dict_items, strings, unique_tuples
 
 
 class EventTask(Task):
@@ -62,3 +63,36 @@ class EventTask(Task):
             return Schema(type_list=list(labels), type_role_dict={t: list(r or []) for t, r in labels.items()})
         return Schema(type_list=list(labels), type_role_dict={t: [] for t in labels})
 
+    # -- evaluation helpers shared by EE, EET and EEA ------------------------------------------------------------
+    def asked_roles(self, groups) -> dict[str, set[str]]:
+        """Roles asked per event type over a record's schema groups (only for items that list roles)."""
+        roles: dict[str, set[str]] = {}
+        for items in groups or []:
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("arguments"), list):
+                    roles.setdefault(item.get("event_type"), set()).update(item["arguments"])
+        return roles
+
+    def gold_arguments(self, event: dict, asked: set[str] | None, reference: bool) -> list[tuple[str, str]]:
+        """``(role, argument)`` of a gold event: all of them for the reference; otherwise the ones a training target
+        can hold (non-empty, asked, one per value)."""
+        pairs = [(arg.get("role", ""), arg.get("argument", "")) for arg in event.get("arguments") or []
+                 if isinstance(arg, dict)]
+        if reference:
+            return pairs
+        return unique_tuples([(role, value) for role, value in pairs
+                              if value and (asked is None or role in asked)])
+
+    def gold_is_kept(self, event: dict) -> bool:
+        """The events a training target holds: a trigger or at least one non-empty argument."""
+        return bool(event.get("event_trigger")) or any(isinstance(a, dict) and a.get("argument")
+                                                       for a in event.get("arguments") or [])
+
+    def answer_arguments(self, arguments, reference: bool) -> list[tuple[str, str]]:
+        return [(role, value) for role, values in dict_items(arguments) for value in strings(values, reference)]
+
+    def trigger_of(self, trigger: str, reference: bool) -> str:
+        return trigger if reference or trigger else NAN
+
+    def has_trigger(self, trigger: str, reference: bool) -> bool:
+        return reference or trigger not in ("", NAN)

@@ -13,6 +13,7 @@ from iepile.records import RecordError, RelationRecord
 from iepile.sampling import binomial, order
 from iepile.schema import Schema, SchemaError
 from iepile.tasks.base import Context, Task, by_position, one_or_many, position_of, require_in_text, require_label, unique
+from iepile.tasks.scoring import KG_EMPTY, dict_items, strings, unique_tuples
 
 
 class KG(Task):
@@ -88,3 +89,21 @@ class KG(Task):
             if rel.head == head:
                 values.setdefault(rel.relation, []).append(rel.tail)
         return {a: one_or_many(by_position(record.text, values[a])) for a in attributes if a in values}
+
+    # -- evaluation: ("attribute", attribute, entity, value) -------------------------------------------------------
+    # The entity type is not compared: gold triples without ``head_type`` do not say it (like the reference's gold).
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("attribute",)
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        tuples = [("attribute", rel.get("relation", ""), rel.get("head", ""), rel.get("tail", "")) for rel in annotations]
+        return tuples if reference else unique_tuples(tuples)
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        tuples = []
+        for _entity_type, entities in dict_items(answer):
+            for entity, attributes in dict_items(entities):
+                for attribute, values in dict_items(attributes):
+                    tuples.extend(("attribute", attribute, entity, value) for value in strings(values, reference)
+                                  if value.lower() not in KG_EMPTY)
+        return tuples if reference else unique_tuples(tuples)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from iepile.records import NERRecord
 from iepile.schema import Schema
 from iepile.tasks.base import FlatLabelTask, by_position, require_in_text, require_label, unique
+from iepile.tasks.scoring import dict_items, list_of, strings, unique_tuples
 
 
 class NER(FlatLabelTask):
@@ -33,3 +34,15 @@ class NER(FlatLabelTask):
         for ent in self.annotations(record):
             by_type.setdefault(ent.entity_type, []).append(ent.entity)
         return {t: by_position(record.text, by_type.get(t, [])) for t in items}
+
+    # -- evaluation: ("entity", type, span) --------------------------------------------------------------------
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("entity",)
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        tuples = [("entity", ent.get("entity_type", ""), ent.get("entity", "")) for ent in annotations]
+        return tuples if reference else unique_tuples(tuples)
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        return [("entity", label, value) for label, values in dict_items(answer)
+                for value in strings(list_of(values, reference), reference)]

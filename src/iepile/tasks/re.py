@@ -8,6 +8,7 @@ from __future__ import annotations
 from iepile.records import RelationRecord
 from iepile.schema import Schema
 from iepile.tasks.base import FlatLabelTask, position_of, require_in_text, require_label, unique
+from iepile.tasks.scoring import dict_items, list_of, unique_tuples
 
 
 class RE(FlatLabelTask):
@@ -50,3 +51,28 @@ class RE(FlatLabelTask):
 
     def render_output(self, record, items: list[str], schema: Schema | None = None) -> dict:
         return {label: self.pairs(record, label) for label in items}
+
+    # -- evaluation: ("relation", relation, subject, object) -----------------------------------------------------
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("relation",)
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        tuples = [("relation", rel.get("relation", ""), rel.get("head", ""), rel.get("tail", "")) for rel in annotations]
+        return tuples if reference else unique_tuples(tuples)
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        return [("relation", label, subject, obj) for label, pairs in dict_items(answer)
+                for subject, obj in self.answer_pairs(pairs, reference)]
+
+    def answer_pairs(self, pairs, reference: bool) -> list[tuple[str, str]]:
+        """``(subject, object)`` of each pair object. Like the reference a missing key reads as ``""``; leniently
+        the reference converter's ``head``/``tail`` keys are read too."""
+        found = []
+        for pair in list_of(pairs, reference):
+            if not isinstance(pair, dict):
+                continue
+            subject = pair.get("subject", "" if reference else pair.get("head", ""))
+            obj = pair.get("object", "" if reference else pair.get("tail", ""))
+            if isinstance(subject, str) and isinstance(obj, str):
+                found.append((subject, obj))
+        return found

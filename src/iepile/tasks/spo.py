@@ -10,6 +10,7 @@ from __future__ import annotations
 from iepile.records import RecordError
 from iepile.schema import Schema, split_spo
 from iepile.tasks.re import RE
+from iepile.tasks.scoring import dict_items, unique_tuples
 
 
 class SPO(RE):
@@ -46,3 +47,45 @@ class SPO(RE):
             label = f"{item['subject_type']}_{item['predicate']}_{item['object_type']}"
             output.setdefault(item["predicate"], []).extend(self.pairs(record, label))
         return output
+
+    # -- evaluation: ("triple", "subjecttype_predicate_objecttype", subject, object) -------------------------------
+    # Answers are keyed by predicate only; the types come from the schema item asked in that group. When one group
+    # asks several items with the same predicate their types cannot be told apart, and both sides score by predicate.
+    def eval_levels(self) -> tuple[str, ...]:
+        return ("triple",)
+
+    def gold_tuples(self, annotations: list[dict], groups=None, reference: bool = False) -> list[tuple]:
+        ambiguous = self.ambiguous_signatures(groups or [])
+        tuples = []
+        for rel in annotations:
+            predicate = rel.get("relation", "")
+            signature = f"{rel.get('head_type', '')}_{predicate}_{rel.get('tail_type', '')}"
+            label = predicate if signature in ambiguous else signature
+            tuples.append(("triple", label, rel.get("head", ""), rel.get("tail", "")))
+        return tuples if reference else unique_tuples(tuples)
+
+    def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
+        signatures = self.signatures_by_predicate(items or [])
+        tuples = []
+        for predicate, pairs in dict_items(answer):
+            found = signatures.get(predicate, [])
+            label = found[0] if len(found) == 1 else predicate
+            tuples.extend(("triple", label, subject, obj) for subject, obj in self.answer_pairs(pairs, reference))
+        return tuples
+
+    def signatures_by_predicate(self, items: list) -> dict[str, list[str]]:
+        by_predicate: dict[str, list[str]] = {}
+        for item in items:
+            if isinstance(item, dict) and "predicate" in item:
+                signature = f"{item.get('subject_type')}_{item['predicate']}_{item.get('object_type')}"
+                by_predicate.setdefault(item["predicate"], []).append(signature)
+        return by_predicate
+
+    def ambiguous_signatures(self, groups: list[list]) -> set[str]:
+        """Signatures asked in a group together with another signature of the same predicate."""
+        ambiguous = set()
+        for items in groups:
+            for signatures in self.signatures_by_predicate(items).values():
+                if len(signatures) > 1:
+                    ambiguous.update(signatures)
+        return ambiguous
