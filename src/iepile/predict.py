@@ -1,0 +1,456 @@
+"""``iepile predict``: answers for a file of test instructions, fast, resumable and in input order.
+
+Why it looks like this:
+
+* The reference generated one instruction at a time. Here prompts are sorted by length and generated in batches
+  (left padding, greedy), so a batch wastes little on padding and a 2-core CPU is kept busy.
+* Batches finish out of input order, so answers go first to a journal (``OUT.partial``: one JSON line per answer,
+  appended and flushed as they come). After a crash or ``kill -9``, the same command reads the journal and skips
+  what is done. When every answer is in, ``OUT`` is written in input order (temporary file + rename) and the journal
+  is removed, so ``OUT`` never holds a half-written or duplicated line.
+* ``--shard i/n`` takes the i-th of n contiguous blocks of lines, so ``cat OUT.0 OUT.1 ...`` is the full answer file.
+* The prompt comes from the same :class:`~iepile.modeling.prompts.PromptBuilder` as training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+JOURNAL_VERSION = 1
+
+
+@dataclass
+class PredictOptions:
+    model: Optional[str] = None
+    adapter: Optional[str] = None
+    template: Optional[str] = None
+    batch_size: int = 8
+    max_new_tokens: int = 256
+    constrain: bool = False
+    backend: str = "transformers"
+    shard: Optional[str] = None
+    task: Optional[str] = None  # for lines without a "task" field (constrained decoding needs it)
+    dtype: str = "auto"
+    device: Optional[str] = None
+    overwrite: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("--batch-size must be at least 1")
+        if self.max_new_tokens < 1:
+            raise ValueError("--max-new-tokens must be at least 1")
+        if self.backend not in ("transformers", "vllm"):
+            raise ValueError(f"--backend must be transformers or vllm, got {self.backend!r}")
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"i/n"`` → (i, n) with 0 ≤ i < n."""
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {shard}: need 0 <= i < n")
+    return index, count
+
+
+def shard_range(total: int, shard: Optional[str]) -> range:
+    """The contiguous block of line indices one shard owns (blocks differ in size by at most one line)."""
+    if shard is None:
+        return range(total)
+    index, count = parse_shard(shard)
+    return range(total * index // count, total * (index + 1) // count)
+
+
+# -- generation backends ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Request:
+    """One prompt to answer; ``task`` and ``instruction`` let constrained decoding build the answer grammar."""
+
+    prompt_ids: list[int]
+    task: Optional[str] = None
+    instruction: Optional[str] = None
+
+
+@dataclass
+class GenerationStats:
+    prompts: int = 0
+    batches: int = 0
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    fallback_scans: int = 0
+    seconds: float = 0.0
+
+
+class TransformersGenerator:
+    """Batched greedy generation with transformers: prompts sorted by length, left padding, stop at EOS or a
+    template stop word. Works on CPU and GPU."""
+
+    def __init__(self, model, tokenizer, prompt_builder, *, batch_size: int = 8, max_new_tokens: int = 256,
+                 constrain: bool = False):
+        self.model, self.tokenizer, self.prompts = model, tokenizer, prompt_builder
+        self.batch_size, self.max_new_tokens, self.constrain = batch_size, max_new_tokens, constrain
+        self.stats = GenerationStats()
+
+    @classmethod
+    def load(cls, model: Optional[str] = None, adapter: Optional[str] = None, *, template: Optional[str] = None,
+             dtype: str = "auto", device: Optional[str] = None, **settings) -> "TransformersGenerator":
+        from iepile.modeling.loading import load_model_and_tokenizer, saved_template
+        from iepile.modeling.prompts import PromptBuilder
+
+        loaded, tokenizer = load_model_and_tokenizer(model, adapter, dtype=dtype, device=device)
+        template = template or saved_template(adapter) or saved_template(model if model and Path(model).is_dir()
+                                                                         else None)
+        return cls(loaded, tokenizer, PromptBuilder(tokenizer, template), **settings)
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
+
+    def prompt_ids(self, instruction: str) -> list[int]:
+        return self.prompts.prompt_ids(instruction)
+
+    def generate(self, requests: Sequence[Request], on_answer: Callable[[int, str], None]) -> None:
+        """Answer every request; ``on_answer(position, text)`` is called as each batch finishes (positions index
+        ``requests``). Longest prompts go first, so running out of memory shows up at once."""
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt_ids))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            for position, text in zip(batch, self.generate_batch([requests[i] for i in batch])):
+                on_answer(position, text)
+
+    def generate_batch(self, requests: Sequence[Request]) -> list[str]:
+        import torch
+
+        started = time.perf_counter()
+        input_ids, attention_mask = self._left_padded([r.prompt_ids for r in requests])
+        processors, constraint_processor = self._processors(requests)
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=self.max_new_tokens,
+                do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None,
+                eos_token_id=list(self.prompts.eos_token_ids), pad_token_id=self.tokenizer.pad_token_id,
+                logits_processor=processors,
+            )
+        new_tokens = output[:, input_ids.shape[1]:].tolist()
+        texts = [self._decode(tokens) for tokens in new_tokens]
+        self._count(requests, new_tokens, constraint_processor, time.perf_counter() - started)
+        return texts
+
+    def _left_padded(self, prompts: list[list[int]]):
+        import torch
+
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+        device = self.model.device
+        return ids.to(device), mask.to(device)
+
+    def _processors(self, requests: Sequence[Request]):
+        from transformers import LogitsProcessorList
+
+        if not self.constrain:
+            return LogitsProcessorList(), None
+        from iepile.constrain import ConstrainedLogitsProcessor, constraints_for
+
+        constraints = constraints_for([r.task for r in requests], [r.instruction or "" for r in requests])
+        processor = ConstrainedLogitsProcessor(constraints, self.tokenizer, self.prompts.eos_token_ids,
+                                               self.max_new_tokens)
+        return LogitsProcessorList([processor]), processor
+
+    def _decode(self, tokens: list[int]) -> str:
+        """New tokens up to the first stop token, without special tokens, cut at any stop word left in the text."""
+        stops = set(self.prompts.eos_token_ids)
+        end = next((i for i, token in enumerate(tokens) if token in stops), len(tokens))
+        text = self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
+        for word in self.prompts.stop_strings:
+            if word and word in text:
+                text = text[:text.index(word)]
+        return text.strip()
+
+    def _count(self, requests, new_tokens, constraint_processor, seconds: float) -> None:
+        stops = set(self.prompts.eos_token_ids)
+        self.stats.prompts += len(requests)
+        self.stats.batches += 1
+        self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
+        self.stats.new_tokens += sum(next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+                                     for row in new_tokens)
+        self.stats.seconds += seconds
+        if constraint_processor is not None:
+            self.stats.fallback_scans += constraint_processor.fallback_scans
+
+
+class VllmGenerator:
+    """GPU generation with vLLM (optional extra ``iepile[vllm]``, imported only here): same prompt token ids as the
+    transformers backend, greedy, prefix caching on (all groups of one text share their prompt prefix). An adapter
+    is served as a LoRA request. Constrained decoding is not available on this backend."""
+
+    def __init__(self, model: Optional[str] = None, adapter: Optional[str] = None, *, template: Optional[str] = None,
+                 max_new_tokens: int = 256, constrain: bool = False, dtype: str = "auto", **_ignored):
+        if constrain:
+            raise ValueError("--constrain is only available with --backend transformers")
+        try:
+            from vllm import LLM, SamplingParams
+        except ImportError:
+            raise ValueError("--backend vllm needs vLLM on a GPU machine: pip install 'iepile[vllm]'") from None
+        from iepile.modeling.loading import load_tokenizer, read_meta, resolve_model_path, saved_template
+        from iepile.modeling.prompts import PromptBuilder
+
+        if model is None and adapter is not None:
+            model = read_meta(adapter).get("base_model")
+        path = str(resolve_model_path(model))
+        self.tokenizer = load_tokenizer(path)
+        self.prompts = PromptBuilder(self.tokenizer, template or saved_template(adapter))
+        self.llm = LLM(model=path, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None)
+        self.lora = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, str(adapter))
+        self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens,
+                                     stop_token_ids=list(self.prompts.eos_token_ids), skip_special_tokens=True)
+        self.stats = GenerationStats()
+        self.context_length = int(getattr(self.llm.llm_engine.model_config, "max_model_len", 4096))
+
+    def prompt_ids(self, instruction: str) -> list[int]:
+        return self.prompts.prompt_ids(instruction)
+
+    def generate(self, requests: Sequence[Request], on_answer: Callable[[int, str], None],
+                 chunk: int = 512) -> None:
+        """vLLM schedules its own batches; we hand it chunks so answers still reach the journal as they come."""
+        for start in range(0, len(requests), chunk):
+            part = requests[start:start + chunk]
+            outputs = self.llm.generate([{"prompt_token_ids": r.prompt_ids} for r in part], self.params,
+                                        lora_request=self.lora, use_tqdm=False)
+            for offset, output in enumerate(outputs):
+                on_answer(start + offset, output.outputs[0].text.strip())
+            self.stats.prompts += len(part)
+
+
+def load_generator(options: PredictOptions):
+    settings = dict(template=options.template, max_new_tokens=options.max_new_tokens, constrain=options.constrain,
+                    dtype=options.dtype)
+    if options.backend == "vllm":
+        return VllmGenerator(options.model, options.adapter, **settings)
+    return TransformersGenerator.load(options.model, options.adapter, device=options.device,
+                                      batch_size=options.batch_size, **settings)
+
+
+# -- the journal ---------------------------------------------------------------------------------------------------
+
+def journal_path(out: str | os.PathLike) -> Path:
+    return Path(f"{out}.partial")
+
+
+def _file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Journal:
+    """Answers appended and flushed as they come: a header line (which input and shard), then
+    ``{"i": line index, "output": text}`` lines. A torn last line (``kill -9`` mid-write) is cut off on reopen."""
+
+    def __init__(self, path: Path, header: dict):
+        self.path, self.header = path, header
+        self.done: dict[int, str] = {}
+        if path.exists():
+            self._load()
+        else:
+            path.write_text(_encode(header) + "\n", encoding="utf-8")
+        self.handle = open(path, "a", encoding="utf-8")
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(complete))
+        lines = complete.decode("utf-8").splitlines()
+        found = json.loads(lines[0]) if lines else {}
+        if found != self.header:
+            raise ValueError(f"{self.path} belongs to another run (different input file, shard or version); "
+                             "delete it or pass --overwrite to start over")
+        for line in lines[1:]:
+            entry = json.loads(line)
+            self.done[entry["i"]] = entry["output"]
+
+    def add(self, index: int, output: str) -> None:
+        self.done[index] = output
+        self.handle.write(_encode({"i": index, "output": output}) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+# -- the stage -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class PredictSummary:
+    lines: int = 0
+    already_done: int = 0
+    generated: int = 0
+    seconds: float = 0.0
+    stats: Optional[GenerationStats] = None
+    output: str = ""
+
+    @property
+    def instructions_per_second(self) -> float:
+        return self.generated / self.seconds if self.seconds else 0.0
+
+
+def read_instruction_lines(path: str | os.PathLike) -> list[str]:
+    """Non-empty lines of an instruction file, each checked to be a JSON object with an ``instruction``."""
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not JSON ({err})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("instruction"), str):
+                raise ValueError(f"{path}:{number}: expected a JSON object with an \"instruction\" string")
+            lines.append(line)
+    return lines
+
+
+def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: PredictOptions,
+                 generator=None) -> PredictSummary:
+    """Answer every instruction of ``src`` (its shard) into ``dst``; resumes from ``dst.partial``. ``generator`` lets
+    callers (tests, the bench) reuse a loaded model."""
+    options.validate()
+    started = time.perf_counter()
+    lines = read_instruction_lines(src)
+    owned = shard_range(len(lines), options.shard)
+    dst_path, journal_file = Path(dst), journal_path(dst)
+    summary = PredictSummary(lines=len(owned), output=str(dst))
+    if options.overwrite:
+        journal_file.unlink(missing_ok=True)
+    elif dst_path.exists() and not journal_file.exists():
+        if _count_lines(dst_path) == len(owned):
+            summary.already_done = len(owned)
+            return summary
+        raise ValueError(f"{dst} exists and is not a finished answer file for this input; pass --overwrite")
+    header = {"iepile_predict": JOURNAL_VERSION, "input_sha256": _file_sha256(src), "shard": options.shard,
+              "lines": len(owned)}
+    journal = Journal(journal_file, header)
+    try:
+        summary.already_done = sum(1 for i in owned if i in journal.done)
+        todo = [i for i in owned if i not in journal.done]
+        if todo:
+            generator = generator or load_generator(options)
+            _answer(generator, lines, todo, journal, options)
+            summary.stats = generator.stats
+        summary.generated = len(todo)
+    finally:
+        journal.close()
+    _write_in_order(lines, owned, journal.done, dst_path)
+    journal_file.unlink()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _answer(generator, lines: list[str], todo: list[int], journal: Journal, options: PredictOptions) -> None:
+    records = [json.loads(lines[i]) for i in todo]
+    requests = [Request(generator.prompt_ids(r["instruction"]), r.get("task") or options.task, r["instruction"])
+                for r in records]
+    _check_lengths(requests, generator, options, todo)
+    with _Progress(options.progress, len(todo)) as advance:
+        def on_answer(position: int, text: str) -> None:
+            journal.add(todo[position], text)
+            advance(1)
+
+        generator.generate(requests, on_answer)
+
+
+def _check_lengths(requests: list[Request], generator, options: PredictOptions, todo: list[int]) -> None:
+    """Never cut a prompt silently: a prompt that cannot fit the model with its answer budget is an error that
+    names the line (``iepile extract`` splits long texts into windows instead)."""
+    limit = generator.context_length - options.max_new_tokens
+    for request, index in zip(requests, todo):
+        if len(request.prompt_ids) > limit:
+            raise ValueError(f"instruction on line {index + 1} has a {len(request.prompt_ids)}-token prompt; with "
+                             f"--max-new-tokens {options.max_new_tokens} the model fits at most {limit}. "
+                             "Convert with a smaller --split-num, or use `iepile extract`, which splits long texts")
+
+
+def _write_in_order(lines: list[str], owned: range, answers: dict[int, str], dst: Path) -> None:
+    """The final file: each owned input line once, in input order, plus its ``output``; written atomically."""
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        for index in owned:
+            record = json.loads(lines[index])
+            record["output"] = answers[index]
+            handle.write(_encode(record) + "\n")
+    os.replace(tmp, dst)
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+class _Progress:
+    """A rich progress bar with instructions/s; silent when disabled or not on a terminal."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total = total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("predicting"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            transient=True)
+        self.bar.__enter__()
+        self.started = time.perf_counter()
+        self.task_id = self.bar.add_task("predict", total=self.total, rate="")
+        self.count = 0
+
+        def advance(n: int) -> None:
+            self.count += n
+            rate = self.count / max(time.perf_counter() - self.started, 1e-9)
+            self.bar.update(self.task_id, advance=n, rate=f"{rate:.2f} instructions/s")
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def answer_instructions(generator, instructions: Sequence[str], tasks: Sequence[Optional[str]]) -> list[str]:
+    """In-memory batch: answers for instructions, in order (used by :mod:`iepile.extract` and the bench)."""
+    requests = [Request(generator.prompt_ids(text), task, text) for text, task in zip(instructions, tasks)]
+    answers: list[Optional[str]] = [None] * len(requests)
+
+    def on_answer(position: int, text: str) -> None:
+        answers[position] = text
+
+    generator.generate(requests, on_answer)
+    return answers  # type: ignore[return-value]
