@@ -1,0 +1,126 @@
+"""``iepile predict`` (test instruction file → answers) and ``iepile extract`` (raw text + schema → results)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_command)
+    app.command("extract")(extract_command)
+
+
+def predict_command(
+    src: str = typer.Argument(..., help="Test instructions from `iepile convert --split test`."),
+    dst: str = typer.Argument(..., help="Output: the same lines plus \"output\" (readable by `iepile eval`)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="HF folder or .gguf; default: the default "
+                                        "model, or the base recorded with --adapter."),
+    adapter: Optional[str] = typer.Option(None, "--adapter", help="LoRA adapter folder from `iepile train`."),
+    template: Optional[str] = typer.Option(None, "--template", help="Prompt template (default: the one the "
+                                           "adapter was trained with, else the tokenizer's chat template)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Prompts generated together."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Answer length limit in tokens."),
+    constrain: bool = typer.Option(False, "--constrain", help="Constrained decoding: exactly the asked keys, "
+                                   "values of the task's shape, strings copied from the input."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: answer the i-th of n contiguous blocks of "
+                                        "lines (cat the shard outputs in order to merge)."),
+    backend: str = typer.Option("transformers", "--backend", help="transformers (CPU/GPU) or vllm (GPU, "
+                                "pip install 'iepile[vllm]')."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task for lines without a \"task\" field."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... (default: cuda if any)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over instead of resuming."),
+) -> None:
+    """Answer test instructions in batches; rerun the same command to resume after an interruption."""
+    from rich.console import Console
+
+    from iepile.predict import PredictOptions, predict_file
+
+    console = Console(stderr=True)
+    options = PredictOptions(model=model, adapter=adapter, template=template, batch_size=batch_size,
+                             max_new_tokens=max_new_tokens, constrain=constrain, backend=backend, shard=shard,
+                             task=task, dtype=dtype, device=device, overwrite=overwrite)
+    try:
+        summary = predict_file(src, dst, options)
+    except (ValueError, OSError) as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(1) from None
+    if summary.generated == 0 and summary.already_done == summary.lines:
+        console.print(f"{dst}: all {summary.lines} instructions already answered")
+        return
+    console.print(f"{dst}: {summary.generated} answered, {summary.already_done} resumed, "
+                  f"{summary.instructions_per_second:.2f} instructions/s")
+
+
+def extract_command(
+    task: str = typer.Option("NER", "--task", "-t", help="NER, RE, SPO, EE, EET or KG."),
+    schema: str = typer.Option(..., "--schema", "-s", help="JSON labels: '[\"person\", \"organization\"]', or "
+                               "for EE/KG '{\"type\": [\"role\", ...]}'."),
+    text: Optional[list[str]] = typer.Option(None, "--text", help="A text to extract from (repeatable)."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", help="One text per line, or JSON lines with a "
+                                       "\"text\" field; - for standard input."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="en or zh (default: detected)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m"),
+    adapter: Optional[str] = typer.Option(None, "--adapter"),
+    template: Optional[str] = typer.Option(None, "--template"),
+    split_num: Optional[int] = typer.Option(None, "--split-num", help="Schema items per prompt (task default)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    window_tokens: int = typer.Option(1024, "--window-tokens", help="Longest text window in tokens; longer texts "
+                                      "are split at sentence boundaries with overlap."),
+    constrain: bool = typer.Option(False, "--constrain"),
+    dtype: str = typer.Option("auto", "--dtype"),
+    device: Optional[str] = typer.Option(None, "--device"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write JSON lines here (default: stdout)."),
+) -> None:
+    """Extract from raw text with a schema: one JSON line per text with the merged answer and character offsets."""
+    from rich.console import Console
+
+    from iepile.extract import Extractor
+
+    console = Console(stderr=True)
+    try:
+        labels = json.loads(schema)
+        texts = list(text or []) + (_read_texts(file) if file else [])
+        if not texts:
+            raise ValueError("give --text or --file")
+        extractor = Extractor(model, adapter, template=template, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, constrain=constrain, dtype=dtype, device=device,
+                              split_num=split_num, window_tokens=window_tokens)
+        results = extractor.extract_batch(texts, labels, task=task, language=language)
+    except (ValueError, OSError) as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(1) from None
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for result in results:
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            out.close()
+
+
+def _read_texts(path: str) -> list[str]:
+    """Plain lines are texts; a line that is a JSON object gives its ``text`` field."""
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    texts = []
+    try:
+        for line in handle:
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if line.lstrip().startswith("{"):
+                try:
+                    texts.append(json.loads(line)["text"])
+                    continue
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    pass
+            texts.append(line)
+    finally:
+        if path != "-":
+            handle.close()
+    return texts
