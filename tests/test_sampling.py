@@ -61,7 +61,6 @@ def test_negative_sampling_keeps_positives_and_respects_knobs(all_labels, data, 
         assert negatives == []
     if not positives and ratio > 0 and (cap is None or cap > 0):
         assert len(negatives) >= 1
-    assert stats.negatives == len(negatives) and stats.positives == len(positives)
 
 
 def test_record_rng_depends_only_on_seed_and_position():

@@ -20,15 +20,24 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from iepile import __version__
-from iepile.records import Line, RecordError, decode_line, validate
-from iepile.sampling import SamplingOptions, SamplingStats, chunk, load_hard_negatives, record_rng
+import orjson
+
+from iepile.records import Line, RecordError, decode_record
+from iepile.sampling import LazyRandom, SamplingOptions, SamplingStats, chunk, load_hard_negatives
 from iepile.schema import Schema, load_schema
 from iepile.tasks import get_task
 from iepile.tasks.base import Context, Task, item_label
-from iepile.instructions import LANGUAGES, build_instruction
+from iepile.instructions import LANGUAGES, task_sentence
 
-BATCH_LINES = 2000
+BLOCK_BYTES = 1 << 19  # about 2,000 typical records a block
+GROUP_CACHE_SIZE = 100_000  # distinct label sets remembered; bounded so memory stays flat
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+_quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept: what json.dumps writes for a str
+
+
+def _escape(text: str) -> str:
+    """The inside of a JSON string literal (no surrounding quotes)."""
+    return _quote(text)[1:-1]
 
 
 @dataclass
@@ -74,20 +83,29 @@ class Stats:
     rejected: int = 0
     records_without_instructions: int = 0
     instructions: int = 0
+    positive_items: int = 0
+    negative_items: int = 0
     instructions_per_record: Counter = field(default_factory=Counter)
-    label_asked: Counter = field(default_factory=Counter)
+    groups_asked: Counter = field(default_factory=Counter)
     sampling: SamplingStats = field(default_factory=SamplingStats)
 
     def add(self, other: "Stats") -> None:
-        for name in ("records_in", "converted", "rejected", "records_without_instructions", "instructions"):
+        for name in ("records_in", "converted", "rejected", "records_without_instructions", "instructions",
+                     "positive_items", "negative_items"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.instructions_per_record.update(other.instructions_per_record)
-        self.label_asked.update(other.label_asked)
+        self.groups_asked.update(other.groups_asked)
         self.sampling.add(other.sampling)
 
+    def label_asked(self) -> Counter:
+        asked: Counter = Counter()
+        for labels, times in self.groups_asked.items():
+            for label in labels:
+                asked[label] += times
+        return asked
+
     def to_json(self) -> dict:
-        sampling = asdict(self.sampling)
-        negatives, positives = sampling["negatives"], sampling["positives"]
+        positives, negatives = self.positive_items, self.negative_items
         return {
             "records_in": self.records_in, "converted": self.converted, "rejected": self.rejected,
             "records_without_instructions": self.records_without_instructions,
@@ -95,9 +113,9 @@ class Stats:
             "instructions_per_record": {str(k): v for k, v in sorted(self.instructions_per_record.items())},
             "positive_items": positives, "negative_items": negatives,
             "negatives_per_positive": round(negatives / positives, 4) if positives else None,
-            "hard_negatives_missing_positive": sampling["hard_missing_positive"],
-            "hard_negatives_outside_label_set": sampling["hard_outside_label_set"],
-            "label_asked": dict(sorted(self.label_asked.items())),
+            "hard_negatives_missing_positive": self.sampling.hard_missing_positive,
+            "hard_negatives_outside_label_set": self.sampling.hard_outside_label_set,
+            "label_asked": dict(sorted(self.label_asked().items())),
         }
 
 
@@ -120,12 +138,16 @@ class Converter:
         self.sampling = SamplingOptions(options.neg_ratio, options.max_neg_per_pos, options.random_sort,
                                         split_num, hard)
         self.split_num = split_num
+        self.line_head = f'{{"task": {_quote(self.task.name)}, "source": {_quote(source)}'
+        self.escaped_instruction_head = _escape(
+            f'{{"instruction": {_quote(task_sentence(self.task.name, options.language))}, "schema": ')
+        self._group_cache: dict[tuple, list[tuple]] = {}
 
-    def convert_batch(self, lines: list[Line]) -> BatchResult:
+    def convert_batch(self, batch: "Batch") -> BatchResult:
         out: list[str] = []
         rejects: list[dict] = []
         stats = Stats()
-        for line in lines:
+        for line in batch.lines():
             stats.records_in += 1
             try:
                 produced = self.convert_line(line, stats)
@@ -143,25 +165,42 @@ class Converter:
         return BatchResult("".join(line + "\n" for line in out), rejects, stats)
 
     def convert_line(self, line: Line, stats: Stats) -> list[str]:
-        raw = decode_line(line, self.path)
-        record = validate(raw, self.task.record_type, path=self.path, line=line.number)
-        label = self.dedupe(record, raw)
+        record = decode_record(line, self.task.record_type, self.path)
+        label = self.dedupe(record, line)
         self.task.check(record, self.schema)
-        if self.options.split == "train":
-            ctx = Context(self.schema, self.sampling, record_rng(self.options.seed, line.index), stats.sampling)
-            items = self.task.train_items(record, ctx)
-        else:
-            items = self.task.test_items(record, self.schema)
+        # The instruction is written already escaped as a JSON string, piece by piece: escaping is per character,
+        # so the escaped sentence and schema groups are computed once, not once per line.
+        quoted_input = _escape(', "input": ' + _quote(record.text) + "}")
         lines = []
-        for group in chunk(items, self.split_num):
-            stats.label_asked.update(item_label(item) for item in group)
-            instruction = build_instruction(self.task.name, self.options.language, group, record.text)
-            lines.append(self.render_line(record, group, instruction, label, line.index))
+        for group, escaped_group, group_labels in self.groups(record, line.index, stats):
+            stats.groups_asked[group_labels] += 1
+            instruction = f'"{self.escaped_instruction_head}{escaped_group}{quoted_input}"'
+            lines.append(self.render_line(record, group, instruction, label, line.index, stats))
         return lines
 
-    def dedupe(self, record, raw: dict) -> Optional[list]:
-        """Drop repeated annotations (first kept) from the typed record and the raw list alike; the raw list is the
-        test ``label``; ``None`` when the record has no annotation key."""
+    def groups(self, record, index: int, stats: Stats) -> list[tuple]:
+        """The record's schema groups, each with its JSON and labels. When the items depend only on a key (no
+        sampling drawn, or a test split), the groups are built once per key and reused."""
+        if self.options.split == "train":
+            ctx = Context(self.schema, self.sampling, LazyRandom(self.options.seed, index), stats.sampling)
+            key = self.task.items_key(record, ctx)
+            make_items = lambda: self.task.train_items(record, ctx)  # noqa: E731
+        else:
+            key = None if self.task.test_items_use_record else ()
+            make_items = lambda: self.task.test_items(record, self.schema)  # noqa: E731
+        if key is not None and key in self._group_cache:
+            return self._group_cache[key]
+        groups = [(group, _escape(_encode(group)), tuple(map(item_label, group)))
+                  for group in chunk(make_items(), self.split_num)]
+        if key is not None:
+            if len(self._group_cache) >= GROUP_CACHE_SIZE:
+                self._group_cache.clear()
+            self._group_cache[key] = groups
+        return groups
+
+    def dedupe(self, record, line: Line) -> Optional[str]:
+        """Drop repeated annotations (first kept). For the test split, returns the ``label``: the JSON of the raw
+        annotation list after the same filter, in the input's own key order; ``None`` when the key is absent."""
         key = self.task.annotation_key
         items = getattr(record, key)
         if items is None:
@@ -174,35 +213,69 @@ class Converter:
                 kept.append(index)
         if len(kept) != len(items):
             setattr(record, key, [items[i] for i in kept])
-        return [raw[key][i] for i in kept]
+        if self.options.split != "test":
+            return None
+        raw = orjson.loads(line.data)[key]
+        return _encode([raw[i] for i in kept])
 
-    def render_line(self, record, group: list, instruction: str, label: Optional[list], index: int) -> str:
+    def render_line(self, record, group: list, instruction: str, label: Optional[str], index: int,
+                    stats: Stats) -> str:
+        """One output line (``instruction`` comes already quoted), written field by field: the same bytes as
+        ``json.dumps(line, ensure_ascii=False)``."""
         if self.options.split == "train":
-            output = _encode(self.task.render_output(record, group, self.schema))
-            return _encode({"task": self.task.name, "source": self.source, "instruction": instruction,
-                            "output": output})
-        line: dict[str, Any] = {"id": hashlib.sha256(record.text.encode("utf-8")).hexdigest(),
-                                "task": self.task.name, "source": self.source, "instruction": instruction}
-        if label is not None:
-            line["label"] = _encode(label)
-        line["record_index"] = index
-        return _encode(line)
+            answer = self.task.render_output(record, group, self.schema)
+            filled = sum(1 for value in answer.values() if value)
+            stats.positive_items += filled
+            stats.negative_items += len(answer) - filled
+            output = _encode(answer)
+            return f'{self.line_head}, "instruction": {instruction}, "output": {_quote(output)}}}'
+        text_id = hashlib.sha256(record.text.encode("utf-8")).hexdigest()
+        label_part = "" if label is None else f', "label": {_quote(label)}'
+        return (f'{{"id": "{text_id}", {self.line_head[1:]}, "instruction": {instruction}{label_part}, '
+                f'"record_index": {index}}}')
 
 
 # -- reading and parallel execution -----------------------------------------------------------------------------
 
-def _batches(stream, hasher, batch_lines: int = BATCH_LINES) -> Iterator[list[Line]]:
-    batch: list[Line] = []
-    index = 0
-    for number, data in enumerate(stream, start=1):
-        hasher.update(data)
-        batch.append(Line(index, number, data.rstrip(b"\r\n")))
-        index += 1
-        if len(batch) >= batch_lines:
-            yield batch
-            batch = []
-    if batch:
+@dataclass
+class Batch:
+    """A block of whole input lines, shipped to a worker as one bytes object (cheap to pickle, no per-line objects
+    in the reading process); ``first_index`` is the position of its first record."""
+
+    first_index: int
+    data: bytes
+
+    def lines(self) -> Iterator[Line]:
+        rows = self.data.split(b"\n")
+        if rows and rows[-1] == b"":
+            rows.pop()  # the newline that ends the block
+        for offset, row in enumerate(rows):
+            index = self.first_index + offset
+            yield Line(index, index + 1, row.rstrip(b"\r"))
+
+    def line_count(self) -> int:
+        return self.data.count(b"\n") + (not self.data.endswith(b"\n"))
+
+
+def _batches(stream, hasher, block_bytes: int = BLOCK_BYTES) -> Iterator[Batch]:
+    """Cut a binary stream into blocks of whole lines."""
+    index, carry = 0, b""
+    while True:
+        block = stream.read(block_bytes)
+        if not block:
+            break
+        hasher.update(block)
+        block = carry + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            carry = block
+            continue
+        batch = Batch(index, block[:cut])
+        carry = block[cut:]
+        index += batch.line_count()
         yield batch
+    if carry:
+        yield Batch(index, carry)
 
 
 _worker_converter: Optional[Converter] = None
@@ -213,11 +286,11 @@ def _init_worker(converter: Converter) -> None:
     _worker_converter = converter
 
 
-def _convert_in_worker(lines: list[Line]) -> BatchResult:
-    return _worker_converter.convert_batch(lines)
+def _convert_in_worker(batch: Batch) -> BatchResult:
+    return _worker_converter.convert_batch(batch)
 
 
-def _run(converter: Converter, batches: Iterable[list[Line]], workers: int) -> Iterator[BatchResult]:
+def _run(converter: Converter, batches: Iterable[Batch], workers: int) -> Iterator[BatchResult]:
     """Batch results in input order; with workers, at most ``2 × workers`` batches are in flight."""
     if workers == 1:
         yield from map(converter.convert_batch, batches)
@@ -340,8 +413,8 @@ def convert(records: Iterable[dict], *, task: str, language: str = "zh", schema:
     elif not isinstance(schema, Schema):
         schema = load_schema(schema)
     converter = Converter(options, schema, "<records>", source)
-    lines = [Line(i, i + 1, json.dumps(r, ensure_ascii=False).encode()) for i, r in enumerate(records)]
-    result = converter.convert_batch(lines)
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    result = converter.convert_batch(Batch(0, data))
     if result.rejects:
         first = result.rejects[0]
         raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])

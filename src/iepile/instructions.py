@@ -57,6 +57,9 @@ SENTENCES: dict[str, dict[str, str]] = {
 LANGUAGES = ("en", "zh")
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+_quote = json.encoder.encode_basestring
+_QUOTED = {task: {language: _quote(sentence) for language, sentence in by_language.items()}
+           for task, by_language in SENTENCES.items()}
 
 
 def task_sentence(task: str, language: str) -> str:
@@ -68,8 +71,14 @@ def task_sentence(task: str, language: str) -> str:
 
 
 def build_instruction(task: str, language: str, schema_items: list[Any], text: str) -> str:
-    """The instruction string, byte-identical to the reference converter's."""
-    return _encode({"instruction": task_sentence(task, language), "schema": schema_items, "input": text})
+    """The instruction string, byte-identical to the reference converter's
+    ``json.dumps({"instruction": ..., "schema": ..., "input": ...}, ensure_ascii=False)``, built piecewise (faster)."""
+    try:
+        sentence = _QUOTED[task][language]
+    except KeyError:
+        sentence = _quote(task_sentence(task, language))
+    return f'{{"instruction": {sentence}, "schema": {_encode(schema_items)}, "input": {_quote(text)}}}'
+
 
 
 def parse_instruction(instruction: str) -> dict:

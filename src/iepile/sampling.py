@@ -21,6 +21,21 @@ def record_rng(seed: int, position: int) -> random.Random:
     return random.Random(seed * 0x9E3779B97F4A7C15 + position)
 
 
+class LazyRandom:
+    """A per-record generator seeded on first use: with the default options (all negatives, sorted order) nothing is
+    drawn, and seeding a generator for every record would cost more than the rest of the conversion."""
+
+    __slots__ = ("_seed", "_position", "_rng")
+
+    def __init__(self, seed: int, position: int):
+        self._seed, self._position, self._rng = seed, position, None
+
+    def __getattr__(self, name: str):
+        if self._rng is None:
+            self._rng = record_rng(self._seed, self._position)
+        return getattr(self._rng, name)
+
+
 def binomial(rng: random.Random, n: int, p: float) -> int:
     """Number of successes in ``n`` Bernoulli(p) draws (the reference's ``numpy`` binomial, without numpy state)."""
     if p >= 1:
@@ -68,13 +83,18 @@ class SamplingOptions:
     split_num: int = 4
     hard_negatives: Optional[dict[str, list[str]]] = None
 
+    @property
+    def draws_nothing(self) -> bool:
+        """True when sampling keeps every candidate in sorted order: the schema items then depend only on which
+        labels a record contains, and can be computed once per distinct set of labels."""
+        return ((self.neg_ratio >= 1 or self.neg_ratio < 0) and not self.random_sort
+                and self.max_neg_per_pos is None and self.hard_negatives is None)
+
 
 @dataclass
 class SamplingStats:
-    """What sampling did, summed over records (merged across workers)."""
+    """What hard-negative sampling met, summed over records (merged across workers)."""
 
-    positives: int = 0
-    negatives: int = 0
     hard_missing_positive: int = 0
     hard_outside_label_set: int = 0
 
@@ -101,8 +121,6 @@ def sample_negatives(positives: list[str], all_labels: list[str], rng: random.Ra
         chosen = candidates if k == len(candidates) else rng.sample(candidates, k)
     if opts.neg_ratio < 0 and opts.max_neg_per_pos is not None:
         chosen = chosen[:_neg_cap(positives, opts)]
-    stats.positives += len(positives)
-    stats.negatives += len(chosen)
     return chosen
 
 
@@ -140,10 +158,7 @@ def sample_hard_negatives(positives: list[str], all_labels: list[str], rng: rand
         others = [label for label in all_labels if label not in taken]
         chosen += rng.sample(others, min(len(others), opts.split_num if opts.split_num > 0 else len(others)))
     present = set(positives)
-    negatives = [label for label in chosen if label not in present]
-    stats.positives += len(positives)
-    stats.negatives += len(negatives)
-    return negatives
+    return [label for label in chosen if label not in present]
 
 
 def choose_labels(positives: list[str], all_labels: list[str], rng: random.Random, opts: SamplingOptions,

@@ -63,6 +63,14 @@ class Task:
     def test_items(self, record, schema: Schema) -> list[Any]:
         raise NotImplementedError
 
+    def items_key(self, record, ctx: Context) -> Optional[tuple]:
+        """A key such that records with equal keys get equal training items (so the converter computes them once
+        per key), or ``None`` when the items must be computed for each record."""
+        return None
+
+    #: whether ``test_items`` looks at the record (EEA asks about the record's own triggers) or only at the schema
+    test_items_use_record: ClassVar[bool] = False
+
     def schema_from_labels(self, labels: Any) -> Schema:
         """A schema given inline: a list of labels (flat tasks) or a mapping type → roles/attributes."""
         raise NotImplementedError
@@ -92,6 +100,9 @@ class FlatLabelTask(Task):
     def test_items(self, record, schema: Schema) -> list[Any]:
         return [self.item_for(label) for label in sorted(self.all_labels(schema))]
 
+    def items_key(self, record, ctx: Context) -> Optional[tuple]:
+        return tuple(self.positives(record)) if ctx.options.draws_nothing else None
+
     def schema_from_labels(self, labels: Any) -> Schema:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise SchemaError(f"a {self.name} schema is a list of label strings")
@@ -107,6 +118,8 @@ def unique(items: Iterable) -> list:
 
 def by_position(text: str, values: list[str]) -> list[str]:
     """De-duplicated values sorted by first occurrence in the text (stable; values not found sort last)."""
+    if len(values) == 1:
+        return list(values)
     return sorted(unique(values), key=lambda value: position_of(text, value))
 
 

@@ -16,6 +16,7 @@ from iepile.tasks.scoring import dict_items, list_of
 
 class EEA(EventTask):
     name = "EEA"
+    test_items_use_record = True
 
     def item(self, record, event_type: str, roles: list[str]) -> dict:
         triggers = unique(e.event_trigger for e in self.events_of(record, event_type) if e.event_trigger)
@@ -28,8 +29,6 @@ class EEA(EventTask):
             others = [r for r in ctx.schema.type_role_dict.get(event_type, []) if r not in gold]
             k = len(others) if ctx.options.neg_ratio < 0 else binomial(ctx.rng, len(others), ctx.options.neg_ratio)
             sampled = others if k >= len(others) else ctx.rng.sample(others, k)
-            ctx.stats.positives += len(gold)
-            ctx.stats.negatives += len(sampled)
             items.append(self.item(record, event_type, order(gold + sampled, ctx.rng, ctx.options.random_sort)))
         return items
 

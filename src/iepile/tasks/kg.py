@@ -57,8 +57,6 @@ class KG(Task):
             if not gold and ctx.options.neg_ratio != 0:
                 k = max(k, 1)
             sampled = others if k >= len(others) else ctx.rng.sample(others, k)
-            ctx.stats.positives += len(gold)
-            ctx.stats.negatives += len(sampled)
             items.append({"entity_type": entity_type,
                           "attributes": order(gold + sampled, ctx.rng, ctx.options.random_sort)})
         return order(items, ctx.rng, ctx.options.random_sort, key=lambda item: item["entity_type"])

@@ -33,7 +33,7 @@ class NER(FlatLabelTask):
         by_type: dict[str, list[str]] = {}
         for ent in self.annotations(record):
             by_type.setdefault(ent.entity_type, []).append(ent.entity)
-        return {t: by_position(record.text, by_type.get(t, [])) for t in items}
+        return {t: by_position(record.text, by_type[t]) if t in by_type else [] for t in items}
 
     # -- evaluation: ("entity", type, span) --------------------------------------------------------------------
     def eval_levels(self) -> tuple[str, ...]:
@@ -45,4 +45,4 @@ class NER(FlatLabelTask):
 
     def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
         return [("entity", label, value) for label, values in dict_items(answer)
-                for value in strings(list_of(values, reference), reference)]
+                for value in strings(list_of(values, reference), reference, nan_is_absent=False)]
