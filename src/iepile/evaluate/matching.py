@@ -118,6 +118,10 @@ def asked_keys(items: Optional[list]) -> Optional[dict[str, Optional[set[str]]]]
 
 def drop_off_schema(answer: dict, items: Optional[list]) -> tuple[dict, int]:
     """The answer without keys that were not asked, and how many keys were dropped (top level and nested)."""
+    if items is not None and all(type(item) is str for item in items):
+        asked = set(items)
+        if all(key in asked for key in answer):
+            return answer, 0
     keys = asked_keys(items)
     if keys is None:
         return answer, 0

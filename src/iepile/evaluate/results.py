@@ -8,11 +8,12 @@ averages, per-source and per-type breakdowns, error counts and the confusion tab
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from iepile import __version__
 from iepile.evaluate.errors import KINDS
-from iepile.evaluate.metrics import bootstrap, macro, scores
+from iepile.evaluate.metrics import bootstrap, macro, prf, scores
 from iepile.evaluate.scorer import Evaluator, LevelStats, TaskStats
 
 TOP_CONFUSIONS = 10
@@ -77,8 +78,9 @@ def task_result(evaluator: Evaluator, name: str, stats: TaskStats) -> dict:
 def level_result(evaluator: Evaluator, stats: LevelStats, task_stats: TaskStats) -> dict:
     rounded = evaluator.mode.rounded
     by_source = {source: scores(counts, rounded) for source, counts in sorted(stats.by_source.items())}
-    by_type = {label_name(label): scores(counts, rounded)
-               for label, counts in sorted(stats.by_type.items(), key=lambda kv: label_name(kv[0]))}
+    labels = sorted(set(stats.type_pred) | set(stats.type_gold), key=label_name)
+    by_type = {label_name(label): prf(stats.type_tp[label], stats.type_pred[label], stats.type_gold[label], rounded)
+               for label in labels}
     errors = {kind: stats.errors.get(kind, 0) for kind in KINDS}
     errors["parse_failure"] = task_stats.parse.get("failed", 0)
     result = {
@@ -100,8 +102,9 @@ def level_result(evaluator: Evaluator, stats: LevelStats, task_stats: TaskStats)
 
 def confusion_rows(stats: LevelStats) -> list[list]:
     """``[gold type, predicted type, count]``; ``∅`` = nothing on that side (missed or spurious)."""
+    cells = Counter({(label, label): n for label, n in stats.type_tp.items()}) + stats.confusion
     return [[label_name(gold), label_name(pred), n] for (gold, pred), n in
-            sorted(stats.confusion.items(), key=lambda kv: (-kv[1], label_name(kv[0][0]), label_name(kv[0][1])))]
+            sorted(cells.items(), key=lambda kv: (-kv[1], label_name(kv[0][0]), label_name(kv[0][1])))]
 
 
 def top_confusions(stats: LevelStats) -> list[list]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Iterable, Optional
 
 import orjson
@@ -19,6 +21,9 @@ from iepile.evaluate.metrics import Counts, PerRecord
 from iepile.evaluate.parsing import CLEAN, FAILED, REPAIRED, parse_answer
 from iepile.tasks import get_task
 from iepile.tasks.base import Task
+
+
+_LABEL = itemgetter(1)
 
 
 class EvalError(ValueError):
@@ -61,10 +66,12 @@ class LevelStats:
 
     total: Counts = field(default_factory=Counts)
     by_source: dict = field(default_factory=lambda: defaultdict(Counts))
-    by_type: dict = field(default_factory=lambda: defaultdict(Counts))
+    type_tp: Counter = field(default_factory=Counter)       # per label; also the confusion table's diagonal
+    type_pred: Counter = field(default_factory=Counter)
+    type_gold: Counter = field(default_factory=Counter)
     per_record: PerRecord = field(default_factory=PerRecord)
     errors: Counter = field(default_factory=Counter)
-    confusion: Counter = field(default_factory=Counter)
+    confusion: Counter = field(default_factory=Counter)     # (gold label, predicted label) of the errors
     examples: dict = field(default_factory=lambda: defaultdict(list))
 
 
@@ -176,8 +183,12 @@ class Evaluator:
             gold = [normalize_value(item) for item in gold]
             pred = [normalize_value(item) for item in pred]
             text = normalize_text(text)
+        levels = task.eval_levels()
+        if len(levels) == 1 and all(item[0] == levels[0] for item in chain(gold, pred)):
+            self.score_level(record, levels[0], gold, pred, text)
+            return
         gold_by_level, pred_by_level = by_level(gold), by_level(pred)
-        for level in dict.fromkeys([*task.eval_levels(), *gold_by_level, *pred_by_level]):
+        for level in dict.fromkeys([*levels, *gold_by_level, *pred_by_level]):
             self.score_level(record, level, gold_by_level.get(level, []), pred_by_level.get(level, []), text)
 
     def score_level(self, record: Record, level: str, gold: list, pred: list, text: str) -> None:
@@ -193,14 +204,14 @@ class Evaluator:
             self.analyse_errors(stats, record, matched, text)
 
     def count_types(self, stats: LevelStats, matched) -> None:
-        by_type = stats.by_type
-        for label, n in Counter(item[1] for item in matched.correct).items():
-            by_type[label].add(n, n, n)
-            stats.confusion[(label, label)] += n
-        for label, n in Counter(item[1] for item in matched.spurious).items():
-            by_type[label].pred += n
-        for label, n in Counter(item[1] for item in matched.missed).items():
-            by_type[label].gold += n
+        correct = list(map(_LABEL, matched.correct))
+        stats.type_tp.update(correct)
+        stats.type_pred.update(correct)
+        stats.type_gold.update(correct)
+        if matched.spurious:
+            stats.type_pred.update(map(_LABEL, matched.spurious))
+        if matched.missed:
+            stats.type_gold.update(map(_LABEL, matched.missed))
 
     def analyse_errors(self, stats: LevelStats, record: Record, matched, text: str) -> None:
         for kind, pred, gold in classify(matched.spurious, matched.missed, text):

@@ -31,4 +31,4 @@ class EET(FlatLabelTask, EventTask):
 
     def answer_tuples(self, answer, items=None, reference: bool = False) -> list[tuple]:
         return [("trigger", event_type, trigger) for event_type, triggers in dict_items(answer)
-                for trigger in strings(list_of(triggers, reference), reference)]
+                for trigger in strings(list_of(triggers, reference), reference, nan_is_absent=not reference)]

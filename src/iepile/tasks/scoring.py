@@ -16,12 +16,16 @@ NAN = "NAN"
 KG_EMPTY = ("无", "nan")
 
 
-def strings(value: Any, reference: bool) -> list[str]:
-    """The string values of an answer slot: a string, or the strings of a list. ``NAN`` means absent; the
-    reference kept empty strings, we drop them."""
-    items = value if isinstance(value, list) else [value]
-    kept = [v for v in items if isinstance(v, str) and v != NAN]
-    return kept if reference else [v for v in kept if v.strip() and v.upper() != NAN]
+def strings(value: Any, reference: bool, nan_is_absent: bool = True) -> list[str]:
+    """The string values of an answer slot: a string, or the strings of a list. For arguments and attributes
+    ``NAN`` means absent (not for entities: "NAN" is a news agency in CoNLL-2003); the reference kept empty strings,
+    we drop them."""
+    items = value if type(value) is list else [value]
+    if reference:
+        return [v for v in items if type(v) is str and not (nan_is_absent and v == NAN)]
+    if nan_is_absent:
+        return [v for v in items if type(v) is str and v.strip() and v.upper() != NAN]
+    return [v for v in items if type(v) is str and v.strip()]
 
 
 def dict_items(answer: Any) -> Iterator[tuple[str, Any]]:

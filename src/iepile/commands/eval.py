@@ -1,0 +1,58 @@
+"""``iepile eval``: score a prediction file; terminal table, optional JSON result file and HTML report."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+
+
+def eval_command(
+    pred: str = typer.Argument(..., help="Prediction JSON lines (task, source, id, instruction, label, output); "
+                                         "- for standard input."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Score every line as this task (default: each "
+                                       "line's task field)."),
+    mode: str = typer.Option("iepile", "--mode", "-m", help="iepile (reference-compatible numbers), strict or "
+                             "normalized."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write the full result document here."),
+    report: Optional[str] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    ignore_off_schema: bool = typer.Option(False, "--ignore-off-schema", help="Drop answer keys that were not asked "
+                                           "in that line's schema group (always counted)."),
+    repair: Optional[bool] = typer.Option(None, "--repair/--no-repair", help="Lenient parsing (code fences, text "
+                                          "around the JSON, json-repair). Default: off in iepile mode, on otherwise."),
+    bootstrap: int = typer.Option(0, "--bootstrap", help="Resamples for 95% confidence intervals (e.g. 1000)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    examples: int = typer.Option(5, "--examples", help="Examples kept per error kind (JSON and report)."),
+    by_type: bool = typer.Option(False, "--by-type", help="Also print the per-type table."),
+) -> None:
+    """Score model answers: micro/macro P, R, F1 per task, source and type, with error analysis."""
+    import json
+
+    from rich.console import Console
+
+    from iepile.evaluate import EvalError, EvalOptions, evaluate_file
+    from iepile.evaluate.console import print_result
+
+    console = Console(stderr=True)
+    options = EvalOptions(mode=mode, task=task, ignore_off_schema=ignore_off_schema, repair=repair,
+                          bootstrap=bootstrap, seed=seed, examples=examples)
+    try:
+        options.resolved_mode()
+        result = evaluate_file(pred, options)
+    except (EvalError, ValueError, OSError) as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(1) from None
+    print_result(result, Console(), by_type=by_type)
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, ensure_ascii=False, indent=2)
+        console.print(f"result written to {json_out}")
+    if report:
+        from iepile.evaluate.report import write_report
+
+        write_report(result, report)
+        console.print(f"report written to {report}")
