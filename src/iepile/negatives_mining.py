@@ -47,7 +47,7 @@ def default_model_path() -> Path:
 class LabelEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from a local Hugging Face folder (never downloads)."""
 
-    def __init__(self, model_path: Optional[str | Path] = None, batch_size: int = 256):
+    def __init__(self, model_path: Optional[str | Path] = None, batch_size: int = 64):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -62,7 +62,7 @@ class LabelEncoder:
     def encode(self, texts: list[str]):
         import numpy as np
 
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        missing = sorted((t for t in dict.fromkeys(texts) if t not in self.cache), key=len)  # little padding
         for i in range(0, len(missing), self.batch_size):
             batch = missing[i:i + self.batch_size]
             inputs = self.tokenizer(batch, padding=True, truncation=True, max_length=64, return_tensors="pt")

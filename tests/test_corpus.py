@@ -1,0 +1,90 @@
+"""build (manifest → corpus, byte-identical on a re-run) and stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iepile.corpus import ManifestError, TokenCounter, build, file_stats, load_manifest, percentiles
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data not present")
+
+
+def manifest(tmp_path, seed=42):
+    text = f"""
+seed: {seed}
+output: out
+clean: {{near_dup: 0.9}}
+datasets:
+  - name: conll04
+    format: spert
+    task: RE
+    language: en
+    splits: {{train: {DATA}/en/re/conll04/dev.json, test: {DATA}/en/re/conll04/test.json}}
+    max_records: {{train: 120, test: 40}}
+  - name: weibo
+    format: conll
+    task: NER
+    language: zh
+    splits: {{train: {DATA}/zh/ner/weibo/dev.conll, test: {DATA}/zh/ner/weibo/test.conll}}
+    label_map: {{PER.NAM: 人物, PER.NOM: 人物}}
+    max_records: {{train: 100, test: 30}}
+    split_num: 6
+"""
+    path = tmp_path / "corpus.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@needs_data
+def test_build_is_reproducible(tmp_path):
+    path = manifest(tmp_path)
+    combined = build(path, tmp_path / "a")
+    build(path, tmp_path / "b")
+    a, b = files(tmp_path / "a"), files(tmp_path / "b")
+    assert a == b
+    assert set(a) == {"train.json", "manifest.json", "test/conll04/test.json", "test/weibo/test.json",
+                      "cards/conll04.json", "cards/conll04.md", "cards/weibo.json", "cards/weibo.md"}
+    train = [json.loads(line) for line in a["train.json"].decode().splitlines()]
+    assert combined["train"]["lines"] == len(train)
+    assert {r["source"] for r in train} == {"conll04", "weibo"}
+    sources = [r["source"] for r in train]
+    assert sources != sorted(sources)  # shuffled across datasets
+    weibo = combined["datasets"][1]
+    assert weibo["splits"]["train"]["records"] <= 100 and weibo["splits"]["test"]["records"] == 30
+    test = [json.loads(line) for line in a["test/weibo/test.json"].decode().splitlines()]
+    assert {"id", "label", "instruction"} <= set(test[0])
+    card = json.loads(a["cards/weibo.json"])
+    labels = card["splits"]["train"]["records"]["label_distribution"]
+    assert "人物" in labels and "PER.NAM" not in labels
+    assert card["splits"]["train"]["instructions"]["instruction_tokens"]["p50"] > 0
+    other = build(manifest(tmp_path, seed=7), tmp_path / "c")
+    assert other["train"]["sha256"] != combined["train"]["sha256"]
+
+
+def test_manifest_errors(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("datasets:\n  - {name: x, format: conll, task: NER, splits: {train: missing.txt}}\n")
+    with pytest.raises(ManifestError, match="file not found"):
+        load_manifest(path)
+    path.write_text("datasets:\n  - {name: x, format: conll, splits: {}, colour: red}\n")
+    with pytest.raises(ManifestError, match="unknown key"):
+        load_manifest(path)
+
+
+def test_stats_and_token_counts(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text('{"text": "Ann met Bob", "entity": [{"entity": "Ann", "entity_type": "person"}]}\n'
+                    '{"text": "青岛海牛队 won", "entity": []}\n', encoding="utf-8")
+    stats = file_stats(path)
+    assert stats["kind"] == "records" and stats["records_without_labels"] == 1
+    assert stats["label_distribution"] == {"person": 1}
+    assert TokenCounter().lengths(["Ann met Bob", "青岛海牛队 won"]) == [3, 6]
+    assert percentiles([1, 2, 3, 4, 100])["p50"] == 3
