@@ -23,7 +23,7 @@ def test_records(conll):
 
 @pytest.fixture(scope="module")
 def test_predictions(test_records, tmp_path_factory):
-    lines = perfect_predictions(test_records, "NER", SCHEMA, split_num=6)
+    lines = perfect_predictions(test_records, "NER", SCHEMA, split_num=6, via_train=True)
     return lines, write_jsonl(tmp_path_factory.mktemp("conll") / "pred.jsonl", lines)
 
 
@@ -47,7 +47,7 @@ def test_conll_test_set_perfect_answers_score_100(test_records, test_predictions
 
 def test_conll_train_set_repeated_8_times_scores_100(conll, tmp_path):
     records = conll_records(conll / "train.txt")
-    once = perfect_predictions(records, "NER", SCHEMA, split_num=6)
+    once = perfect_predictions(records, "NER", SCHEMA, split_num=6, via_train=True)
     lines = repeat(once, 8, len(records))
     assert lines[len(once) * 3 + 7] == perfect_predictions(records[7:8] * 4, "NER", SCHEMA, split_num=6)[3] | {
         "record_index": len(records) * 3 + 7}

@@ -28,6 +28,9 @@ def eval_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     examples: int = typer.Option(5, "--examples", help="Examples kept per error kind (JSON and report)."),
     by_type: bool = typer.Option(False, "--by-type", help="Also print the per-type table."),
+    reference_gold: bool = typer.Option(False, "--reference-gold", help="Build gold tuples exactly like the reference "
+                                        "(keeps its EE/EEA gold bugs: empty triggers and arguments, duplicate "
+                                        "arguments, argument-less EEA events)."),
 ) -> None:
     """Score model answers: micro/macro P, R, F1 per task, source and type, with error analysis."""
     import json
@@ -39,7 +42,8 @@ def eval_command(
 
     console = Console(stderr=True)
     options = EvalOptions(mode=mode, task=task, ignore_off_schema=ignore_off_schema, repair=repair,
-                          bootstrap=bootstrap, seed=seed, examples=examples)
+                          bootstrap=bootstrap, seed=seed, examples=examples,
+                          reference_gold=reference_gold)
     try:
         options.resolved_mode()
         result = evaluate_file(pred, options)

@@ -37,6 +37,7 @@ def build_result(evaluator: Evaluator, path: str = "") -> dict:
         "mode_description": mode.description,
         "parsing": "lenient (fences, surrounding text, json-repair)" if evaluator.repair else "strict (json.loads)",
         "ignore_off_schema": options.ignore_off_schema,
+        "reference_gold": options.reference_gold,
         "lines": evaluator.lines,
         "records": sum(task["records"] for task in tasks.values()),
         "bad_lines": evaluator.bad_lines[:100],

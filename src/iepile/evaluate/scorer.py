@@ -39,6 +39,7 @@ class EvalOptions:
     bootstrap: int = 0                  # resamples for 95% confidence intervals (0 = none)
     seed: int = 0
     examples: int = 5                   # examples kept per task, level and error kind
+    reference_gold: bool = False        # build gold exactly like the reference (keeps its EE/EEA gold bugs)
 
     def resolved_mode(self) -> Mode:
         return get_mode(self.mode)
@@ -177,7 +178,8 @@ class Evaluator:
         stats = self.tasks[task.name]
         stats.records += 1
         stats.records_by_source[record.source] += 1
-        gold = task.gold_tuples(read_label(record.label), groups=record.item_groups, reference=self.mode.reference)
+        gold = task.gold_tuples(read_label(record.label), groups=record.item_groups,
+                                reference=self.options.reference_gold)
         pred, text = record.pred, record.text
         if self.mode.normalize:
             gold = [normalize_value(item) for item in gold]
