@@ -544,6 +544,12 @@ class ConstrainedLogitsProcessor:
         self.fallback_scans = 0
         self.margin = 4  # tokens kept in reserve: a token can cover less than its share of the closing bytes
 
+    def tokens_needed(self) -> int:
+        """A token budget that always fits the shortest valid answer (one token per byte at worst) and its EOS:
+        the caller raises ``max_new_tokens`` to it, so a too-small budget cannot cut an answer."""
+        closing = [bytes_to_close(c.stack) for c in self.constraints if c is not None]
+        return max(closing, default=0) + self.margin + 2
+
     def __call__(self, input_ids, scores):
         import torch
 
@@ -567,32 +573,29 @@ class ConstrainedLogitsProcessor:
         return masked
 
     def _choose(self, constraint: JsonConstraint, row_scores, remaining: int) -> int:
+        """The best-scoring allowed token that still leaves room to close the answer within the token budget."""
         if constraint.ended or constraint.stack == ():
             return self.eos_id
-        closing = bytes_to_close(constraint.stack)
-        finishing = closing + 1 + self.margin >= remaining
+        room = remaining - 2 - self.margin  # after this token, and the EOS
         top = row_scores.topk(min(self.top_k, row_scores.shape[0])).indices.tolist()
-        choice = self._first_allowed(constraint, top, closing, finishing)
+        choice = self._first_allowed(constraint, top, room)
         if choice is None:
             self.fallback_scans += 1
-            choice = self._first_allowed(constraint, self._candidates(constraint, row_scores), closing, finishing)
-        if choice is None and finishing:
-            choice = self._closest_to_done(constraint, self._candidates(constraint, row_scores))
+            candidates = self._candidates(constraint, row_scores)
+            choice = self._first_allowed(constraint, candidates, room) or \
+                self._closest_to_done(constraint, candidates)
         token_id, stack = choice
         constraint.pending = (token_id, stack)
         return token_id
 
-    def _first_allowed(self, constraint: JsonConstraint, token_ids: list[int], closing: int, finishing: bool):
+    def _first_allowed(self, constraint: JsonConstraint, token_ids: list[int], room: int):
         for token_id in token_ids:
             data = self.vocab.token_bytes[token_id]
             if not data:
                 continue
             stack = advance_bytes(constraint.stack, data)
-            if stack is None:
-                continue
-            if finishing and bytes_to_close(stack) > closing - len(data):
-                continue
-            return token_id, stack
+            if stack is not None and bytes_to_close(stack) <= room:
+                return token_id, stack
         return None
 
     def _closest_to_done(self, constraint: JsonConstraint, token_ids: list[int]):

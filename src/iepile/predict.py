@@ -137,9 +137,10 @@ class TransformersGenerator:
         started = time.perf_counter()
         input_ids, attention_mask = self._left_padded([r.prompt_ids for r in requests])
         processors, constraint_processor = self._processors(requests)
+        budget = constraint_processor.max_new_tokens if constraint_processor else self.max_new_tokens
         with torch.inference_mode():
             output = self.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=self.max_new_tokens,
+                input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=budget,
                 do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None,
                 eos_token_id=list(self.prompts.eos_token_ids), pad_token_id=self.tokenizer.pad_token_id,
                 logits_processor=processors,
@@ -169,6 +170,7 @@ class TransformersGenerator:
         constraints = constraints_for([r.task for r in requests], [r.instruction or "" for r in requests])
         processor = ConstrainedLogitsProcessor(constraints, self.tokenizer, self.prompts.eos_token_ids,
                                                self.max_new_tokens)
+        processor.max_new_tokens = max(self.max_new_tokens, processor.tokens_needed())
         return LogitsProcessorList([processor]), processor
 
     def _decode(self, tokens: list[int]) -> str:

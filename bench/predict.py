@@ -1,0 +1,137 @@
+"""Prediction throughput and parse failures on CoNLL-2003 test instructions with the default model.
+
+    python bench/predict.py [--data ../shared/data] [--limit 48] [--batch-size 16] [--max-new-tokens 128]
+
+Three ways over the SAME instructions, one model load, one run:
+
+* one-at-a-time: batch size 1, the reference's way (``src/inference.py``);
+* batched: prompts sorted by length, left-padded batches (``iepile predict``);
+* batched + constrained: the same with ``--constrain``.
+
+For each: instructions/s, new tokens/s, the parse-failure rate under the reference's strict ``json.loads`` and under
+our lenient parser, and the share of extracted strings that do not occur in the input (hallucinated). The records
+are CoNLL-2003 test sentences (tokens joined by spaces), converted with ``iepile.convert(..., task="NER",
+language="en", split="test", split_num=6)``; the first ``--limit`` instructions are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+HERE = Path(__file__).resolve().parent
+TYPES = ["person", "location", "organisation", "misc"]
+
+
+def conll_records(path: Path) -> list[dict]:
+    """token<TAB>BIO-tag lines, blank line between sentences → NER records (text = tokens joined by spaces)."""
+    records, tokens, tags = [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.strip():
+            token, tag = line.split("\t")[:2]
+            tokens.append(token)
+            tags.append(tag)
+            continue
+        if tokens:
+            records.append(_record(tokens, tags))
+        tokens, tags = [], []
+    return records
+
+
+def _record(tokens: list[str], tags: list[str]) -> dict:
+    entities, current, kind = [], [], None
+    for token, tag in zip(tokens + [""], tags + ["O"]):
+        if current and not tag.startswith("I-"):
+            entities.append({"entity": " ".join(current), "entity_type": kind})
+            current = []
+        if tag.startswith("B-") or (tag.startswith("I-") and not current):
+            current, kind = [token], tag[2:]
+        elif tag.startswith("I-"):
+            current.append(token)
+    return {"text": " ".join(tokens), "entity": entities}
+
+
+def instructions(data: Path, limit: int) -> list[dict]:
+    import iepile
+
+    records = conll_records(data / "en/ner/conll2003/test.txt")
+    lines = iepile.convert(records[: limit * 2], task="NER", language="en", split="test", split_num=6, schema=TYPES)
+    return lines[:limit]
+
+
+def measure(generator, lines: list[dict]) -> dict:
+    from iepile.evaluate.parsing import parse_answer
+    from iepile.instructions import parse_instruction
+    from iepile.predict import answer_instructions
+
+    generator.stats.__init__()
+    started = time.perf_counter()
+    answers = answer_instructions(generator, [l["instruction"] for l in lines], [l["task"] for l in lines])
+    seconds = time.perf_counter() - started
+    strict = [parse_answer(a, repair=False) for a in answers]
+    lenient = [parse_answer(a) for a in answers]
+    strings, hallucinated = 0, 0
+    for line, parsed in zip(lines, lenient):
+        text = parse_instruction(line["instruction"])["input"]
+        for values in (parsed.value or {}).values():
+            for value in values if isinstance(values, list) else []:
+                if isinstance(value, str):
+                    strings += 1
+                    hallucinated += value not in text
+    return {
+        "instructions": len(lines), "seconds": round(seconds, 2),
+        "instructions_per_s": round(len(lines) / seconds, 3),
+        "new_tokens_per_s": round(generator.stats.new_tokens / seconds, 1),
+        "strict_parse_failure_rate": round(sum(p.status == "failed" for p in strict) / len(lines), 4),
+        "lenient_parse_failure_rate": round(sum(p.status == "failed" for p in lenient) / len(lines), 4),
+        "extracted_strings": strings,
+        "hallucination_rate": round(hallucinated / strings, 4) if strings else 0.0,
+        "example_answer": answers[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--limit", type=int, default=48, help="instructions per mode")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "predict.json")
+    args = parser.parse_args()
+
+    import torch
+
+    from iepile.predict import TransformersGenerator
+
+    lines = instructions(args.data, args.limit)
+    generator = TransformersGenerator.load(None, max_new_tokens=args.max_new_tokens, batch_size=1)
+    results = {}
+    for name, batch_size, constrain in (("one_at_a_time", 1, False), ("batched", args.batch_size, False),
+                                        ("batched_constrained", args.batch_size, True)):
+        generator.batch_size, generator.constrain = batch_size, constrain
+        results[name] = measure(generator, lines)
+        print(f"{name:22s} {results[name]['instructions_per_s']:7.3f} instr/s  "
+              f"strict-fail {results[name]['strict_parse_failure_rate']:.3f}  "
+              f"lenient-fail {results[name]['lenient_parse_failure_rate']:.3f}  "
+              f"hallucinated {results[name]['hallucination_rate']:.3f}", flush=True)
+    base = results["one_at_a_time"]["instructions_per_s"]
+    for name in ("batched", "batched_constrained"):
+        results[name]["speedup_vs_one_at_a_time"] = round(results[name]["instructions_per_s"] / base, 2)
+    report = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                          "python": platform.python_version(), "torch": torch.__version__},
+              "model": "default (SmolLM2-135M-Instruct)", "dtype": str(generator.model.dtype),
+              "limit": args.limit, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
+              "results": results}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v.get("speedup_vs_one_at_a_time") for k, v in results.items()}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

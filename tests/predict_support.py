@@ -1,0 +1,57 @@
+"""Fixtures shared by the predict / extract / constrain tests: a tiny random llama with the default tokenizer.
+
+The tiny model's layers are re-drawn with a large spread so that greedy decoding writes varied tokens (a freshly
+initialised tied-embedding model just repeats its last prompt token, which would make the tests vacuous).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+TINY_SEED = 0
+
+
+def perturb(model, seed: int = TINY_SEED) -> None:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "layers" in name and parameter.dim() == 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A saved tiny model whose weights are already perturbed (so a subprocess loads the same model)."""
+    from iepile.modeling.loading import load_model_and_tokenizer
+    from iepile.modeling.tiny import build_tiny_model
+
+    built = build_tiny_model(tmp_path_factory.mktemp("tiny-base") / "model")
+    model, tokenizer = load_model_and_tokenizer(str(built), dtype="fp32", device="cpu")
+    perturb(model)
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_dir):
+    from iepile.predict import TransformersGenerator
+
+    return TransformersGenerator.load(str(tiny_model_dir), dtype="fp32", device="cpu")
+
+
+@pytest.fixture()
+def tiny_generator(tiny_loaded):
+    """The session's model in a fresh generator (settings changed by one test do not leak into the next)."""
+    from iepile.predict import TransformersGenerator
+
+    return TransformersGenerator(tiny_loaded.model, tiny_loaded.tokenizer, tiny_loaded.prompts, batch_size=4,
+                                 max_new_tokens=16)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_loaded):
+    return tiny_loaded.tokenizer
