@@ -77,12 +77,13 @@ def test_reference_readable_file_iepile_mode():
 def test_strict_mode_sets_and_repairs():
     result = evaluate_lines(ner_file(), EvalOptions(mode="strict"))
     row = level(result, "NER", "entity")
-    # set per record: Alice, Bob, Paris, Alice/location + repaired chunk: Carol, "Ac" → tp 4, pred 6, gold 5
-    assert (row["tp"], row["pred"], row["gold"]) == (4, 6, 5)
-    assert row["precision"] == pytest.approx(400 / 6)
+    # set per record: Alice, Bob, Paris, Alice/location + the truncated chunk cut back to {"person": ["Carol"],
+    # "organisation": []} (the half-written "Ac" is dropped) → tp 4, pred 5, gold 5
+    assert (row["tp"], row["pred"], row["gold"]) == (4, 5, 5)
+    assert row["precision"] == 80.0
     assert result["parse"]["repaired"] == 1
     # Alice/location: its span is already correctly typed, so it is spurious, not a type confusion
-    assert (row["errors"]["spurious"], row["errors"]["boundary"], row["errors"]["wrong_type"]) == (1, 1, 0)
+    assert (row["errors"]["spurious"], row["errors"]["missed"], row["errors"]["wrong_type"]) == (1, 1, 0)
 
 
 def test_rounding_before_f1_is_the_references():
@@ -121,6 +122,8 @@ def test_re_subject_object_and_missing_keys():
     old_keys = line("RE", text, ["capital"], label, {"capital": [{"head": "France", "tail": "Paris"}]})
     assert level(evaluate_lines([old_keys], EvalOptions(mode="iepile")), "RE", "relation")["tp"] == 0
     assert level(evaluate_lines([old_keys], EvalOptions(mode="strict")), "RE", "relation")["tp"] == 1
+    # outside iepile mode an incomplete pair (no subject) is not a prediction
+    assert level(evaluate_lines([good], EvalOptions(mode="strict")), "RE", "relation")["pred"] == 1
 
 
 # -- error kinds ------------------------------------------------------------------------------------------------------
@@ -234,3 +237,15 @@ def test_macro_and_breakdowns():
     assert row["by_type"]["person"]["f1"] == 100.0 and row["by_type"]["location"]["f1"] == 0.0
     assert row["macro_type"]["f1"] == 50.0 and row["macro_type"]["n"] == 2
     assert list(row["by_source"]) == ["src"]
+
+
+def test_scattered_record_lines_give_the_same_result_as_contiguous(tmp_path):
+    """Files are scored while streaming; a record whose lines are scattered makes the evaluator hold records."""
+    from eval_support import write_jsonl
+    from iepile.evaluate import evaluate_file
+
+    lines = ner_file()
+    contiguous = evaluate_file(write_jsonl(tmp_path / "a.jsonl", lines), EvalOptions(mode="iepile"))
+    scattered = evaluate_file(write_jsonl(tmp_path / "b.jsonl", [lines[0], lines[2], lines[1], lines[3]]),
+                              EvalOptions(mode="iepile"))
+    assert contiguous["summary"] == scattered["summary"] and contiguous["records"] == scattered["records"] == 2

@@ -11,6 +11,8 @@ CASES = [
     ('```\n{"a": 1}', {"a": 1}, "repaired"),
     ('Sure! {"a": ["}"]} hope it helps', {"a": ["}"]}, "repaired"),
     ('{"a": ["x", "y"', {"a": ["x", "y"]}, "repaired"),
+    ('{"a": ["x"], "b": ["half', {"a": ["x"], "b": []}, "repaired"),
+    ('{"a": [{"s": "x"}], "b', {"a": [{"s": "x"}]}, "repaired"),
     ('{"a": ["x",], }', {"a": ["x"]}, "repaired"),
     ("{'a': 'b'}", {"a": "b"}, "repaired"),
     ('{"a": "b"}{"a": "c"}', {"a": "b"}, "repaired"),

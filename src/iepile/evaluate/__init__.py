@@ -11,36 +11,53 @@ import os
 from typing import Iterable, Optional
 
 from iepile.evaluate.parsing import ParsedAnswer, parse_answer
-from iepile.evaluate.scorer import EvalError, EvalOptions, Evaluator
+from iepile.evaluate.scorer import EvalError, EvalOptions, Evaluator, NotContiguous
 
 __all__ = ["EvalError", "EvalOptions", "ParsedAnswer", "evaluate_file", "evaluate_lines", "parse_answer"]
 
 
 def evaluate_file(path: str | os.PathLike, options: Optional[EvalOptions] = None) -> dict:
-    """Score a prediction file, streaming it line by line (``-`` reads standard input)."""
+    """Score a prediction file (``-`` reads standard input). Records whose lines are contiguous (as convert and
+    predict write them) are scored while reading, so memory does not grow with the file; if a record's lines are
+    scattered, the file is read again holding every record until the end."""
     import sys
 
     from iepile.evaluate.results import build_result
 
-    evaluator = Evaluator(options or EvalOptions())
+    options = options or EvalOptions()
     path = str(path)
-    stream = sys.stdin.buffer if path == "-" else open(path, "rb")
+    if path == "-":
+        return evaluate_lines(_decoded(sys.stdin.buffer), options, path)
     try:
-        for number, data in enumerate(stream, start=1):
-            evaluator.add_raw(data, number)
-    finally:
-        if path != "-":
-            stream.close()
-    evaluator.finish()
+        evaluator = _score_stream(path, options, streaming=True)
+    except NotContiguous:
+        evaluator = _score_stream(path, options, streaming=False)
     return build_result(evaluator, path)
 
 
-def evaluate_lines(lines: Iterable[dict], options: Optional[EvalOptions] = None) -> dict:
-    """Score prediction lines given as dicts."""
+def _score_stream(path: str, options: EvalOptions, streaming: bool) -> Evaluator:
+    evaluator = Evaluator(options, streaming=streaming)
+    with open(path, "rb") as stream:
+        for number, data in enumerate(stream, start=1):
+            evaluator.add_raw(data, number)
+    evaluator.finish()
+    return evaluator
+
+
+def _decoded(stream) -> list:
+    """Standard input can be read once only: its lines are kept (raw) and scored holding every record."""
+    return [(number, data) for number, data in enumerate(stream, start=1)]
+
+
+def evaluate_lines(lines: Iterable, options: Optional[EvalOptions] = None, path: str = "") -> dict:
+    """Score prediction lines given as dicts (or ``(line number, raw bytes)`` pairs)."""
     from iepile.evaluate.results import build_result
 
     evaluator = Evaluator(options or EvalOptions())
     for number, line in enumerate(lines, start=1):
-        evaluator.add_line(line, number)
+        if isinstance(line, tuple):
+            evaluator.add_raw(line[1], line[0])
+        else:
+            evaluator.add_line(line, number)
     evaluator.finish()
-    return build_result(evaluator)
+    return build_result(evaluator, path)

@@ -78,7 +78,49 @@ def _lenient(text: str) -> ParsedAnswer:
         value = _strict(text[start:end])
         if isinstance(value, dict):
             return ParsedAnswer(value, REPAIRED, "text around object")
+    else:
+        value = _strict(_close_truncated(text[start:]))
+        if isinstance(value, dict):
+            return ParsedAnswer(value, REPAIRED, "truncated")
     return _json_repair(text[start:])
+
+
+def _close_truncated(text: str) -> str:
+    """A cut-off answer cut back to its last complete value, with the open brackets closed. The incomplete last
+    value is dropped rather than guessed (a half-generated span would only count as a wrong prediction). Much faster
+    than json-repair, which remains the fallback for everything else."""
+    stack: list[str] = []
+    expect_key = False
+    safe, safe_stack = 0, ""
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+                if not expect_key:
+                    safe, safe_stack = index + 1, "".join(reversed(stack))
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "{[":
+            stack.append("}" if char == "{" else "]")
+            expect_key = char == "{"
+            safe, safe_stack = index + 1, "".join(reversed(stack))
+        elif char in "}]":
+            if not stack:
+                break
+            stack.pop()
+            expect_key = False
+            safe, safe_stack = index + 1, "".join(reversed(stack))
+        elif char == ",":
+            expect_key = bool(stack) and stack[-1] == "}"
+        elif char == ":":
+            expect_key = False
+    return text[:safe] + safe_stack
 
 
 def _balanced_end(text: str, start: int) -> Optional[int]:

@@ -30,6 +30,10 @@ class EvalError(ValueError):
     """A prediction file the evaluator cannot score (says which line and what to do)."""
 
 
+class NotContiguous(Exception):
+    """A record's lines are not next to each other: streaming must give way to holding every record."""
+
+
 @dataclass
 class EvalOptions:
     mode: str = "iepile"
@@ -87,8 +91,13 @@ class TaskStats:
 
 
 class Evaluator:
-    def __init__(self, options: EvalOptions):
+    def __init__(self, options: EvalOptions, streaming: bool = False):
+        """``streaming``: score each record as soon as the next record starts (files written by convert/predict keep
+        a record's lines together); raises :class:`NotContiguous` if a scored record shows up again."""
         self.options = options
+        self.streaming = streaming
+        self.current: Optional[tuple] = None
+        self.scored_keys: set = set()
         self.mode = options.resolved_mode()
         self.repair = options.resolved_repair()
         self.records: dict[tuple, Record] = {}
@@ -149,10 +158,21 @@ class Evaluator:
     def record_for(self, line: dict, task: Task, source: str, text: str) -> Record:
         identity = ("index", line["record_index"]) if "record_index" in line else ("id", line.get("id", text))
         key = (task.name, source, identity)
+        if self.streaming and key != self.current:
+            self.advance_to(key)
         record = self.records.get(key)
         if record is None:
             record = self.records[key] = Record(task, source, key, text, line.get("label"))
         return record
+
+    def advance_to(self, key: tuple) -> None:
+        """Score the record that just ended; a key seen before means the file is not grouped by record."""
+        if key in self.scored_keys:
+            raise NotContiguous(key)
+        if self.current is not None:
+            self.scored_keys.add(self.current)
+            self.score_record(self.records.pop(self.current))
+        self.current = key
 
     def count_parse(self, stats: TaskStats, source: str, status: str) -> None:
         stats.parse[status] += 1

@@ -65,14 +65,14 @@ class RE(FlatLabelTask):
                 for subject, obj in self.answer_pairs(pairs, reference)]
 
     def answer_pairs(self, pairs, reference: bool) -> list[tuple[str, str]]:
-        """``(subject, object)`` of each pair object. Like the reference a missing key reads as ``""``; leniently
-        the reference converter's ``head``/``tail`` keys are read too."""
+        """``(subject, object)`` of each pair object. Like the reference a missing key reads as ``""``; otherwise
+        the reference converter's ``head``/``tail`` keys are read too, and an incomplete pair is no prediction."""
         found = []
         for pair in list_of(pairs, reference):
             if not isinstance(pair, dict):
                 continue
-            subject = pair.get("subject", "" if reference else pair.get("head", ""))
-            obj = pair.get("object", "" if reference else pair.get("tail", ""))
+            subject = pair.get("subject", "" if reference else pair.get("head"))
+            obj = pair.get("object", "" if reference else pair.get("tail"))
             if isinstance(subject, str) and isinstance(obj, str):
                 found.append((subject, obj))
         return found
