@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import typer
@@ -81,6 +82,8 @@ def train_command(
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         console.print(f"[bold red]error:[/] {error}")
         raise typer.Exit(1) from None
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, one summary is enough
     report = result.data_report["train"]
     console.print(
         f"trained {result.global_step} steps on {report['examples']}/{report['rows']} rows "
