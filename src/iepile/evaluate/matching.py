@@ -98,42 +98,46 @@ def match(gold: list[tuple], pred: list[tuple], multiset: bool) -> Matched:
 
 # -- keys not asked in a group's schema ---------------------------------------------------------------------------
 
-def asked_keys(items: Optional[list]) -> Optional[dict[str, Optional[set[str]]]]:
-    """Top-level answer key of each schema item → the nested keys it allows (roles, attributes; ``None`` = any).
-    Read from the item's shape, so any task's items work: strings, SPO predicates, event types, entity types."""
-    if items is None:
-        return None
-    keys: dict[str, Optional[set[str]]] = {}
-    for item in items:
-        if isinstance(item, str):
-            keys[item] = None
-        elif isinstance(item, dict):
-            key = item.get("predicate") or item.get("event_type") or item.get("entity_type")
-            nested = item.get("arguments", item.get("attributes"))
-            if isinstance(key, str):
-                allowed = keys.get(key, set()) if isinstance(nested, list) else None
-                keys[key] = None if allowed is None else allowed | set(nested)
-    return keys
+def answer_key(item: Any) -> Optional[str]:
+    """The top-level answer key a schema item asks for, read from its shape (so any task's items work): a label
+    string, an SPO predicate, an event type or an entity type."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        key = item.get("predicate") or item.get("event_type") or item.get("entity_type")
+        return key if isinstance(key, str) else None
+    return None
+
+
+def nested_keys(item: Any) -> Optional[list]:
+    """The roles or attributes an item asks for (``None``: the item does not restrict nested keys)."""
+    if isinstance(item, dict):
+        nested = item.get("arguments", item.get("attributes"))
+        return nested if isinstance(nested, list) else None
+    return None
 
 
 def drop_off_schema(answer: dict, items: Optional[list]) -> tuple[dict, int]:
-    """The answer without keys that were not asked, and how many keys were dropped (top level and nested)."""
-    if items is not None and all(type(item) is str for item in items):
-        asked = set(items)
-        if all(key in asked for key in answer):
-            return answer, 0
-    keys = asked_keys(items)
-    if keys is None:
+    """The answer without keys that were not asked, and how many keys were dropped (top level and nested).
+    Nested keys are only looked at under non-empty values, which keeps the common case cheap."""
+    if items is None:
         return answer, 0
+    by_key: dict[str, list] = {}
+    for item in items:
+        key = answer_key(item)
+        if key is not None:
+            by_key.setdefault(key, []).append(item)
     kept, dropped = {}, 0
     for key, value in answer.items():
-        if key not in keys:
+        asked = by_key.get(key)
+        if asked is None:
             dropped += 1
             continue
-        allowed = keys[key]
-        if allowed is not None:
-            value, nested_dropped = _drop_nested(value, allowed)
-            dropped += nested_dropped
+        if value:
+            nested = [nested_keys(item) for item in asked]
+            if all(n is not None for n in nested):
+                value, nested_dropped = _drop_nested(value, {k for n in nested for k in n})
+                dropped += nested_dropped
         kept[key] = value
     return kept, dropped
 
