@@ -154,12 +154,20 @@ def f1(tp: int, pred: int, gold: int) -> float:
 
 # -- driver --------------------------------------------------------------------------------------------------------------
 
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it restarts at exec, so the parent's size
+    does not leak into the child's figure)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(which: str, path: str) -> dict:
     """Run one scorer in a child process; seconds and max RSS are the child's own."""
-    code = ("import json, resource, sys, time; sys.path.insert(0, %r); import eval as bench; t = time.perf_counter(); "
+    code = ("import json, sys, time; sys.path.insert(0, %r); import eval as bench; t = time.perf_counter(); "
             "scores = %s; seconds = time.perf_counter() - t; "
-            "print(json.dumps({'seconds': seconds, 'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
-            " 'f1': scores}))") % (str(HERE), {"baseline": f"bench.run_baseline({path!r})",
+            "print(json.dumps({'seconds': seconds, 'peak_mb': bench.peak_mb(), 'f1': scores}))") % (str(HERE), {"baseline": f"bench.run_baseline({path!r})",
                                                 "iepile": f"bench.run_ours({path!r}, 'iepile')",
                                                 "strict": f"bench.run_ours({path!r}, 'strict')"}[which])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
