@@ -52,7 +52,8 @@ def print_errors(result: dict, console) -> None:
         for level, row in task_result["levels"].items():
             table.add_row(f"{task} {level}", *(str(row["errors"][kind]) for kind in KINDS))
             for gold, pred, n in row["top_confusions"][:3]:
-                table.add_row(f"  {gold} → {pred}", str(n), *[""] * (len(KINDS) - 1), style="dim")
+                cells = [str(n) if kind == "wrong_type" else "" for kind in KINDS]
+                table.add_row(f"  gold {gold} → {pred}", *cells, style="dim")
     console.print(table)
 
 
