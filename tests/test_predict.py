@@ -1,0 +1,176 @@
+"""``iepile predict``: batching gives the one-at-a-time greedy answers, runs resume after a crash or kill -9 with
+every line exactly once in input order, shards partition the file, and the real default model answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import iepile
+from iepile.predict import PredictOptions, answer_instructions, journal_path, predict_file, shard_range
+from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)
+
+TEXTS = ["Alice met Bob in Paris.", "北京是中国的首都。", "ACME hired Carol in Berlin last year, said the report.",
+         "Short.", "Dr. Smith moved from London to Rome in 1999 with his family and two dogs.",
+         "上海和广州都是很大的城市，人口很多。", "Nothing here", "Barcelona beat Madrid 2-1 on Sunday evening."]
+
+
+def _records():
+    return [{"text": t, "entity": []} for t in TEXTS]
+
+
+@pytest.fixture()
+def instruction_file(tmp_path):
+    lines = iepile.convert(_records(), task="NER", language="en", split="test", split_num=2,
+                           schema=["person", "location", "organisation"])
+    path = tmp_path / "test.json"
+    path.write_text("".join(json.dumps(l, ensure_ascii=False) + "\n" for l in lines), encoding="utf-8")
+    return path, lines
+
+
+def _outputs(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_batched_equals_one_at_a_time(tiny_generator, instruction_file):
+    _, lines = instruction_file
+    instructions = [l["instruction"] for l in lines]
+    tiny_generator.batch_size = 1
+    single = answer_instructions(tiny_generator, instructions, ["NER"] * len(lines))
+    tiny_generator.batch_size = 5
+    batched = answer_instructions(tiny_generator, instructions, ["NER"] * len(lines))
+    assert batched == single
+    assert len(set(single)) > 1 and all(single)  # the tiny model writes varied, non-empty answers
+
+
+def test_output_lines_keep_input_fields_in_order(tiny_generator, instruction_file, tmp_path):
+    src, lines = instruction_file
+    out = tmp_path / "out.json"
+    summary = predict_file(src, out, PredictOptions(progress=False), generator=tiny_generator)
+    records = _outputs(out)
+    assert summary.generated == len(lines) and not journal_path(out).exists()
+    assert [{k: v for k, v in r.items() if k != "output"} for r in records] == lines
+    assert all(isinstance(r["output"], str) for r in records)
+    assert list(records[0]) == ["id", "task", "source", "instruction", "label", "record_index", "output"]
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashingGenerator:
+    """Answers ``limit`` instructions, then dies as a crash would (answers already journaled stay)."""
+
+    def __init__(self, inner, limit):
+        self.inner, self.limit, self.stats = inner, limit, inner.stats
+        self.context_length = inner.context_length
+
+    def prompt_ids(self, instruction):
+        return self.inner.prompt_ids(instruction)
+
+    def generate(self, requests, on_answer):
+        count = 0
+
+        def counting(position, text):
+            nonlocal count
+            if count == self.limit:
+                raise _Crash()
+            on_answer(position, text)
+            count += 1
+
+        self.inner.generate(requests, counting)
+
+
+def test_resume_after_crash_and_torn_journal(tiny_generator, instruction_file, tmp_path):
+    src, lines = instruction_file
+    options = PredictOptions(progress=False)
+    clean = tmp_path / "clean.json"
+    predict_file(src, clean, options, generator=tiny_generator)
+    out = tmp_path / "out.json"
+    with pytest.raises(_Crash):
+        predict_file(src, out, options, generator=_CrashingGenerator(tiny_generator, 3))
+    assert not out.exists()
+    with open(journal_path(out), "a", encoding="utf-8") as journal:
+        journal.write('{"i": 7, "outp')  # a write torn by kill -9
+    summary = predict_file(src, out, options, generator=tiny_generator)
+    assert (summary.already_done, summary.generated) == (3, len(lines) - 3)
+    assert out.read_text(encoding="utf-8") == clean.read_text(encoding="utf-8")
+    again = predict_file(src, out, options, generator=tiny_generator)  # finished: nothing to do
+    assert again.generated == 0 and again.already_done == len(lines)
+
+
+def test_journal_of_another_input_is_refused(tiny_generator, instruction_file, tmp_path):
+    src, _ = instruction_file
+    out = tmp_path / "out.json"
+    journal_path(out).write_text('{"iepile_predict": 1, "input_sha256": "other", "shard": null, "lines": 8}\n')
+    with pytest.raises(ValueError, match="another run"):
+        predict_file(src, out, PredictOptions(progress=False), generator=tiny_generator)
+
+
+def test_shards_partition_the_file(tiny_generator, instruction_file, tmp_path):
+    src, lines = instruction_file
+    assert [i for n in range(3) for i in shard_range(10, f"{n}/3")] == list(range(10))
+    parts = []
+    for index in range(2):
+        out = tmp_path / f"out.{index}"
+        predict_file(src, out, PredictOptions(shard=f"{index}/2", progress=False), generator=tiny_generator)
+        parts.append(out.read_text(encoding="utf-8"))
+    whole = tmp_path / "whole.json"
+    predict_file(src, whole, PredictOptions(progress=False), generator=tiny_generator)
+    assert "".join(parts) == whole.read_text(encoding="utf-8")
+    with pytest.raises(ValueError):
+        shard_range(4, "2/2")
+
+
+def test_kill_9_then_rerun(tiny_model_dir, instruction_file, tmp_path):
+    """A real ``iepile predict`` process killed mid-run; the same command finishes the file."""
+    src, lines = instruction_file
+    out = tmp_path / "out.json"
+    command = [sys.executable, "-m", "iepile.cli", "predict", str(src), str(out), "--model", str(tiny_model_dir),
+               "--batch-size", "1", "--max-new-tokens", "48", "--dtype", "fp32", "--device", "cpu"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = journal_path(out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.exists() and journal.read_text(encoding="utf-8").count("\n") >= 3:  # header + 2 answers
+            break
+        time.sleep(0.05)
+    killed_midway = process.poll() is None
+    if killed_midway:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = _outputs(out)
+    assert [{k: v for k, v in r.items() if k != "output"} for r in records] == lines
+    assert not journal.exists()
+    assert killed_midway, "the run finished before it could be killed; the resume path was not exercised"
+
+
+def test_prompt_too_long_is_an_error_not_a_cut(tiny_generator, tmp_path):
+    lines = iepile.convert([{"text": "word " * 3000, "entity": []}], task="NER", language="en", split="test",
+                           schema=["person"])
+    src = tmp_path / "long.json"
+    src.write_text(json.dumps(lines[0]) + "\n")
+    with pytest.raises(ValueError, match="line 1"):
+        predict_file(src, tmp_path / "out.json", PredictOptions(progress=False), generator=tiny_generator)
+
+
+@pytest.mark.slow
+def test_default_model_answers_a_few_instructions(tmp_path):
+    """The real default model, batched and constrained: answers parse and hold the asked keys."""
+    from iepile.predict import TransformersGenerator
+
+    lines = iepile.convert([{"text": "Alice Smith works for ACME in Paris.", "entity": []},
+                            {"text": "张三在北京工作。", "entity": []}],
+                           task="NER", language="en", split="test", schema=["person", "location"])
+    generator = TransformersGenerator.load(None, batch_size=2, max_new_tokens=24, constrain=True)
+    answers = answer_instructions(generator, [l["instruction"] for l in lines], ["NER"] * len(lines))
+    for answer in answers:
+        assert list(json.loads(answer)) == ["location", "person"]
