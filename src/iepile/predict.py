@@ -19,9 +19,9 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 JOURNAL_VERSION = 1
