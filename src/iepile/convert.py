@@ -205,13 +205,13 @@ class Converter:
         items = getattr(record, key)
         if items is None:
             return None
-        kept, seen = [], set()
-        for index, item in enumerate(items):
-            dedupe_key = self.task.dedupe_key(item)
-            if dedupe_key is None or dedupe_key not in seen:
-                seen.add(dedupe_key)
-                kept.append(index)
-        if len(kept) != len(items):
+        keys = list(map(self.task.dedupe_key, items))
+        kept = range(len(items))
+        if keys and keys[0] is not None and len(set(keys)) < len(keys):
+            seen: dict = {}
+            for index, dedupe_key in enumerate(keys):
+                seen.setdefault(dedupe_key, index)
+            kept = sorted(seen.values())
             setattr(record, key, [items[i] for i in kept])
         if self.options.split != "test":
             return None
@@ -224,7 +224,7 @@ class Converter:
         ``json.dumps(line, ensure_ascii=False)``."""
         if self.options.split == "train":
             answer = self.task.render_output(record, group, self.schema)
-            filled = sum(1 for value in answer.values() if value)
+            filled = sum(map(bool, answer.values()))
             stats.positive_items += filled
             stats.negative_items += len(answer) - filled
             output = _encode(answer)
