@@ -139,9 +139,9 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
     resume_from = _prepare_output_dir(output, config)
     transformers.set_seed(config.seed)
 
+    train_rows, valid_rows = _read_data(config)  # bad input fails before any model is loaded
     model, tokenizer = _load_model(config)
     builder = _prompt_builder(tokenizer, config)
-    train_rows, valid_rows = _read_data(config)
     train_set, train_report = encode_rows(train_rows, builder, config)
     valid_set, valid_report = encode_rows(valid_rows, builder, config) if valid_rows else ([], None)
     data_report = {"train": train_report, "valid": valid_report}
@@ -314,6 +314,36 @@ def answer_positions(labels) -> dict:
     return {"logits_to_keep": keep, "shift_labels": labels[:, 1:][keep[:, :-1]]}
 
 
+def _sampler_base():
+    from torch.utils.data import Sampler
+
+    return Sampler
+
+
+class EpochSeededLengthGroupedSampler(_sampler_base()):
+    """Length-grouped random order (batches of similar lengths, little padding) seeded by (seed, epoch).
+
+    The stock ``LengthGroupedSampler`` draws from the global RNG, so after ``--resume`` the interrupted epoch would
+    be reshuffled differently; seeding by epoch gives the same order on every rank and after a resume.
+    """
+
+    def __init__(self, lengths: list[int], group_size: int, seed: int):
+        self.lengths, self.group_size, self.seed, self.epoch = lengths, group_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=generator))
+
+
 def _answer_loss_trainer_class():
     """A Trainer whose loss is cross-entropy over the kept (answer) positions only, summed and divided by the
     number of answer tokens in the whole accumulated (and, with DDP, global) batch, like the stock Trainer."""
@@ -324,6 +354,13 @@ def _answer_loss_trainer_class():
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.loss_is_scaled_for_ga = True
+
+        def _get_train_sampler(self, train_dataset=None):
+            if self.args.train_sampling_strategy != "group_by_length":
+                return super()._get_train_sampler(train_dataset)
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            group_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return EpochSeededLengthGroupedSampler([len(e["input_ids"]) for e in dataset], group_size, self.args.seed)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             targets = inputs.pop("shift_labels")

@@ -1,0 +1,378 @@
+"""Training end to end on real CoNLL-2003 instructions with a tiny llama (and one short run of the real model).
+
+No mocks: every test runs the real Trainer/peft/accelerate stack. fp32 is used where results are compared exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from iepile.modeling.loading import load_model_and_tokenizer, load_tokenizer
+from iepile.modeling.prompts import PromptBuilder
+from iepile.modeling.tiny import build_tiny_model
+from iepile.train import SupervisedCollator, TrainConfig, encode_rows, read_rows, train
+
+CONLL_TYPES = ["location", "misc", "organisation", "person"]
+
+
+# ---- fixtures: a tiny model and real converted data ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def train_one_thread():
+    """The tiny model's matrices are too small for two threads to help; on a busy 2-core machine OpenMP threads
+    waiting for each other make every step many times slower. One thread keeps this file fast and steady."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def train_tiny_model(tmp_path_factory) -> pathlib.Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def conll_records(path: pathlib.Path, limit: int) -> list[dict]:
+    """CoNLL-2003 sentences as unified NER records (text + entity list)."""
+    records, tokens, tags = [], [], []
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.strip():
+            token, tag = line.split("\t")[:2]
+            tokens.append(token)
+            tags.append(tag)
+            continue
+        if tokens:
+            records.append(_record(tokens, tags))
+            tokens, tags = [], []
+        if len(records) == limit:
+            break
+    return records
+
+
+def _record(tokens: list[str], tags: list[str]) -> dict:
+    entities, current = [], None
+    for token, tag in zip([*tokens, "."], [*tags, "O"]):
+        if current and not tag.startswith("I-"):
+            entities.append({"entity": " ".join(current[1]), "entity_type": current[0]})
+            current = None
+        if tag.startswith("B-") or (tag.startswith("I-") and current is None):
+            current = (tag[2:], [token])
+        elif tag.startswith("I-"):
+            current[1].append(token)
+    return {"text": " ".join(tokens), "entity": entities}
+
+
+def write_jsonl(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def train_conll_files(tmp_path_factory, data_dir) -> tuple[pathlib.Path, pathlib.Path]:
+    """Train (96 sentences) and validation (32 sentences) instruction files converted with ``iepile.convert``."""
+    from iepile.convert import convert
+
+    folder = tmp_path_factory.mktemp("conll")
+    conll = data_dir / "en" / "ner" / "conll2003"
+    files = []
+    for split, limit in (("train", 96), ("dev", 32)):
+        rows = convert(
+            conll_records(conll / f"{split}.txt", limit),
+            task="NER",
+            language="en",
+            schema=CONLL_TYPES,
+            split="train",
+            source="conll2003",
+        )
+        files.append(write_jsonl(folder / f"{split}.jsonl", rows))
+    return files[0], files[1]
+
+
+def tiny_config(model: pathlib.Path, train_file, output: pathlib.Path, **overrides) -> TrainConfig:
+    settings = dict(
+        train_file=str(train_file),
+        output_dir=str(output),
+        model=str(model),
+        dtype="fp32",
+        batch_size=4,
+        learning_rate=5e-3,
+        lora_r=16,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        save_steps=1000,
+        progress=False,
+        cutoff_len=256,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+def adapter_tensors(folder) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(pathlib.Path(folder) / "adapter_model.safetensors"))
+
+
+def max_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+# ---- data handling -----------------------------------------------------------------------------------------------
+
+
+def test_bad_rows_name_file_line_and_field(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "a"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: field 'output' missing"):
+        read_rows(path)
+    path.write_text('{"instruction": "a", "output": 3}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: field 'output' must be a string, not int"):
+        read_rows(path)
+    path.write_text('{"instruction": "a", "output": "b"}\n\n{not json\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: not valid JSON"):
+        read_rows(path)
+
+
+def test_encode_rows_counts_truncated_and_dropped_rows(train_conll_files):
+    rows = read_rows(train_conll_files[0])
+    builder = PromptBuilder(load_tokenizer(padding_side="right"))
+    config = TrainConfig(train_file="-", output_dir="-", max_source_length=100, max_target_length=30, cutoff_len=130)
+    examples, report = encode_rows(rows, builder, config)
+    assert report["rows"] == len(rows) == 96
+    assert report["truncated"] > 0 and report["dropped_target_too_long"] > 0
+    assert report["examples"] == len(examples) == report.get("kept", 0) + report["truncated"]
+    assert report["examples"] + report["dropped_target_too_long"] + report.get("dropped_prompt_too_long", 0) == 96
+    assert all(len(e["input_ids"]) <= 130 for e in examples)
+    assert all(e["labels"].count(-100) <= 100 for e in examples)
+
+
+def test_collator_pads_labels_with_ignore_and_marks_answer_positions():
+    collator = SupervisedCollator(pad_token_id=0, batching="padded")
+    batch = collator(
+        [{"input_ids": [5, 6, 7, 8], "labels": [-100, -100, 7, 8]}, {"input_ids": [9, 10], "labels": [-100, 10]}]
+    )
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8], [9, 10, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, -100, 7, 8], [-100, 10, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    # logits are computed only where the NEXT token is an answer token
+    assert batch["logits_to_keep"].tolist() == [[False, True, True, False], [True, False, False, False]]
+    assert batch["shift_labels"].tolist() == [7, 8, 10]
+
+
+def test_packed_batches_do_not_leak_attention_between_examples(train_tiny_model):
+    model, _ = load_model_and_tokenizer(str(train_tiny_model), dtype="fp32", for_training=True)
+    model.config.use_cache = False
+    features = [
+        {"input_ids": [11, 12, 13, 14, 15, 16], "labels": [-100, -100, -100, 14, 15, 16]},
+        {"input_ids": [21, 22, 23, 24], "labels": [-100, -100, 23, 24]},
+        {"input_ids": [31, 32, 33, 34, 35], "labels": [-100, 32, 33, 34, 35]},
+    ]
+    packed = SupervisedCollator(0, "packed")(features)
+    padded = SupervisedCollator(0, "padded")(features)
+    assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0, 1, 2, 3, 4]]
+    assert packed["shift_labels"].tolist() == padded["shift_labels"].tolist()
+    with torch.no_grad():
+        packed_logits = model(**{k: v for k, v in packed.items() if k not in ("labels", "shift_labels")}).logits
+        padded_logits = model(**{k: v for k, v in padded.items() if k not in ("labels", "shift_labels")}).logits
+    torch.testing.assert_close(packed_logits, padded_logits, atol=1e-5, rtol=1e-5)
+
+
+# ---- training runs -----------------------------------------------------------------------------------------------
+
+
+def test_tiny_model_training_lowers_validation_loss(train_tiny_model, train_conll_files, tmp_path):
+    train_file, valid_file = train_conll_files
+    output = tmp_path / "run"
+    result = train(tiny_config(train_tiny_model, train_file, output, valid_file=str(valid_file), max_steps=24))
+    assert result.global_step == 24
+    assert result.eval_loss < result.initial_eval_loss - 0.3
+    assert result.data_report["train"]["examples"] == 96 and result.data_report["valid"]["examples"] == 32
+    # outputs: adapter in HF format with our metadata, the exact config, metrics, loss curve
+    assert (output / "adapter" / "adapter_config.json").is_file()
+    assert json.loads((output / "adapter" / "iepile.json").read_text())["base_model"] == str(train_tiny_model)
+    saved = json.loads((output / "train_config.json").read_text())
+    assert saved["config"]["max_steps"] == 24 and saved["resolved"]["model_type"] == "llama"
+    assert saved["resolved"]["lora_targets"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    metrics = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["step"] == 0 and "eval_loss" in metrics[0]
+    assert [m["step"] for m in metrics if "loss" in m] == list(range(1, 25))
+    assert (output / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def crash_after_saving(step: int):
+    from transformers import TrainerCallback
+
+    class CrashAfterSaving(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise SimulatedCrash(f"killed after the checkpoint of step {step}")
+
+    return CrashAfterSaving()
+
+
+def test_resume_after_a_crash_continues_with_the_same_steps_and_data(train_tiny_model, train_conll_files, tmp_path):
+    train_file = write_jsonl(tmp_path / "twelve.jsonl", read_rows(train_conll_files[0])[:12])
+    settings = dict(max_steps=6, save_steps=2, lora_dropout=0.1, record_batches=True)  # 3 steps per epoch
+    reference = train(tiny_config(train_tiny_model, train_file, tmp_path / "reference", **settings))
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(SimulatedCrash):
+        train(tiny_config(train_tiny_model, train_file, crashed, **settings), callbacks=[crash_after_saving(4)])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_config(train_tiny_model, train_file, crashed, **settings))
+    with pytest.raises(ValueError, match="learning_rate"):
+        train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **{**settings, "learning_rate": 1e-3}))
+    resumed = train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **settings))
+
+    assert resumed.global_step == reference.global_step == 6
+    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+    reference_batches = json.loads((tmp_path / "reference" / "batches-rank0.json").read_text())
+    resumed_batches = json.loads((crashed / "batches-rank0.json").read_text())
+    assert resumed_batches == reference_batches[-8:]  # steps 5 and 6, same examples in the same order
+    logged = [json.loads(line) for line in (crashed / "metrics.jsonl").read_text().splitlines()]
+    reference_logged = [json.loads(line) for line in (tmp_path / "reference" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in logged if "loss" in m] == [1, 2, 3, 4, 5, 6]
+    assert [round(m["loss"], 5) for m in logged if "loss" in m] == [
+        round(m["loss"], 5) for m in reference_logged if "loss" in m
+    ]
+
+
+@pytest.fixture(scope="module")
+def train_adapter_run(train_tiny_model, train_conll_files, tmp_path_factory):
+    train_file, valid_file = train_conll_files
+    output = tmp_path_factory.mktemp("adapter-run")
+    return train(
+        tiny_config(train_tiny_model, train_file, output, valid_file=str(valid_file), max_steps=8, template="alpaca")
+    )
+
+
+def test_adapter_reloads_and_merges_to_the_same_logits(train_adapter_run, train_tiny_model, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from iepile.export import export_merged
+
+    tokens = torch.tensor([[1, 4093, 198, 28120, 30, 2, 198, 1, 520, 9531, 198]])
+    base = AutoModelForCausalLM.from_pretrained(train_tiny_model, dtype=torch.float32).eval()
+    with torch.no_grad():
+        base_logits = base(tokens).logits
+        peft_logits = PeftModel.from_pretrained(base, train_adapter_run.saved_dir).eval()(tokens).logits
+        merged_model, _ = load_model_and_tokenizer(adapter=train_adapter_run.saved_dir, dtype="fp32")
+        merged_logits = merged_model(tokens).logits
+        exported = export_merged(train_adapter_run.saved_dir, tmp_path / "merged", dtype="fp32")
+        plain = AutoModelForCausalLM.from_pretrained(exported)  # no peft involved
+        exported_logits = plain(tokens).logits
+    assert not torch.allclose(base_logits, peft_logits, atol=1e-3)  # the adapter does something
+    torch.testing.assert_close(merged_logits, peft_logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(exported_logits, peft_logits, atol=1e-4, rtol=1e-4)
+    assert not any(name.startswith("adapter") for name in os.listdir(exported))
+    assert json.loads((exported / "iepile.json").read_text())["template"] == "alpaca"
+
+
+def test_init_adapter_continues_from_the_adapter(train_adapter_run, train_tiny_model, train_conll_files, tmp_path):
+    train_file, valid_file = train_conll_files
+    config = tiny_config(
+        train_tiny_model, train_file, tmp_path / "continued", valid_file=str(valid_file), max_steps=4,
+        init_adapter=train_adapter_run.saved_dir,
+    )
+    continued = train(config)
+    assert config.template == "alpaca"  # taken from the adapter's iepile.json
+    assert continued.initial_eval_loss == pytest.approx(train_adapter_run.eval_loss, abs=1e-4)
+    assert continued.eval_loss < continued.initial_eval_loss
+
+
+def test_full_fine_tuning_saves_a_plain_model(train_tiny_model, train_conll_files, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    result = train(
+        tiny_config(train_tiny_model, train_conll_files[0], tmp_path / "full", finetuning="full", max_steps=3)
+    )
+    assert pathlib.Path(result.saved_dir).name == "model"
+    trained = AutoModelForCausalLM.from_pretrained(result.saved_dir, dtype=torch.float32)
+    initial = AutoModelForCausalLM.from_pretrained(train_tiny_model, dtype=torch.float32)
+    changed = [
+        name for name, p in trained.named_parameters() if not torch.equal(p, dict(initial.named_parameters())[name])
+    ]
+    assert "model.layers.0.self_attn.q_proj.weight" in changed
+
+
+DDP_SCRIPT = """
+import sys
+from iepile.train import TrainConfig, train
+model, train_file, output = sys.argv[1:4]
+train(TrainConfig(train_file=train_file, output_dir=output, model=model, dtype="fp32", batch_size=4,
+                  learning_rate=1e-2, lora_r=16, cutoff_len=256, lora_dropout=0.0, warmup_ratio=0.0, max_steps=3, logging_steps=1,
+                  save_steps=1000, progress=False, batching="padded", record_batches=True))
+"""
+
+
+def test_two_process_data_parallel_matches_one_process(train_tiny_model, train_conll_files, tmp_path):
+    """torchrun, 2 CPU processes (gloo), 4 examples each = one process with 8 per step."""
+    train_file = write_jsonl(tmp_path / "eight.jsonl", read_rows(train_conll_files[0])[:8])
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [*torchrun, str(script), str(train_tiny_model), str(train_file), str(tmp_path / "ddp")],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    single = train(
+        tiny_config(train_tiny_model, train_file, tmp_path / "single", batch_size=8, learning_rate=1e-2,
+                    lora_dropout=0.0, max_steps=3, batching="padded")
+    )
+    rank0 = json.loads((tmp_path / "ddp" / "batches-rank0.json").read_text())
+    rank1 = json.loads((tmp_path / "ddp" / "batches-rank1.json").read_text())
+    for step in range(3):  # each step: the ranks split the 8 examples between them
+        seen0, seen1 = set(rank0[4 * step : 4 * step + 4]), set(rank1[4 * step : 4 * step + 4])
+        assert not seen0 & seen1 and seen0 | seen1 == set(range(8))
+    difference = max_difference(adapter_tensors(tmp_path / "ddp" / "adapter"), adapter_tensors(single.saved_dir))
+    assert difference < 1e-4
+
+
+def test_cli_reports_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from iepile.cli import app
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "x"}\n')
+    result = CliRunner().invoke(app, ["train", str(bad), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "bad.jsonl:1: field 'output' missing" in " ".join(result.output.split())
+    assert "Loading weights" not in result.output  # bad input fails before a model is loaded
+
+
+# ---- the one test that loads the real default model --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_default_model_converts_once_and_trains_with_lora(train_conll_files, tmp_path):
+    from transformers import AutoConfig
+
+    from iepile.modeling.loading import default_model_path
+
+    folder = default_model_path()
+    assert default_model_path() == folder  # cached
+    config = AutoConfig.from_pretrained(folder)
+    assert getattr(config, "quantization_config", None) is None and config.model_type == "llama"
+    train_file = write_jsonl(tmp_path / "four.jsonl", read_rows(train_conll_files[0])[:4])
+    result = train(
+        TrainConfig(train_file=str(train_file), output_dir=str(tmp_path / "real"), max_steps=2, batch_size=2,
+                    progress=False, logging_steps=1, save_steps=1000)
+    )
+    assert result.global_step == 2 and 0 < result.train_loss < 10
+    assert (pathlib.Path(result.saved_dir) / "adapter_model.safetensors").is_file()
