@@ -120,3 +120,146 @@ def test_constrained_tiny_model_structured_tasks(tiny_generator):
     for (task, line), answer in zip(lines, answers):
         instruction = parse_instruction(line["instruction"])
         assert accepts(grammar_for(task, instruction["schema"], instruction["input"]), answer), answer
+
+
+# -- what no IE span looks like -------------------------------------------------------------------------------------
+
+def _ner(strings: list, text: str, **options) -> bool:
+    """Whether the NER grammar (one type "x") accepts ``strings`` as the extracted list."""
+    return accepts(grammar_for("NER", ["x"], text, **options), json.dumps({"x": strings}, ensure_ascii=False))
+
+
+SENTENCES = "Alice met Bob in Paris, \"France\". Then U.S. Open ( tennis ) was held in New York . Mr. Smith met " \
+            "John F. Kennedy! Acme Inc. said hi.\tThe end"
+
+
+@pytest.mark.parametrize("string", [
+    "Alice", "Bob in Paris", '"France"', "France", "U.S.", "U.S. Open", "Mr. Smith",
+    "John F. Kennedy!", "John F. Kennedy", "Acme Inc.", "Acme Inc. said hi", "New York", "F", "Kennedy!",
+    "Open ( tennis", "said hi",
+])
+def test_span_rules_accept_entity_like_strings(string):
+    assert _ner([string], SENTENCES), string
+
+
+@pytest.mark.parametrize("string", [
+    ".", ",", "(", "( tennis", "tennis )", "New York .", "Paris,", ", \"France\"", "--",   # punctuation-only edges
+    "Alice ", "Alice met ",                                                                 # trailing whitespace
+    "France\". Then", "Paris, \"France\". Then U.S.", "York . Mr. Smith", "Kennedy! Acme",  # crosses a sentence end
+    "said hi.\tThe", "Paris, \"France\".", "Kennedy! Acme Inc. said hi.",                  # ends a sentence
+    "S. Open", "S", ".S", "S.", "U.S. Open ( tennis )",                                     # ... more edges
+])
+def test_span_rules_reject_junk(string):
+    assert not _ner([string], SENTENCES), string
+
+
+def test_span_rules_chinese():
+    text = "北京是中国的首都，上海是最大的城市。明治天皇别名睦仁！父母是孝明天皇。"
+    for good in ("北京", "首都，上海", "明治天皇别名睦仁", "京"):
+        assert _ner([good], text), good
+    for bad in ("。", "，", "首都，", "，上海", "城市。明治", "城市。", "睦仁！", "睦仁！父母"):
+        assert not _ner([bad], text), bad
+
+
+def test_span_rules_length_caps():
+    words = " ".join(f"w{i}" for i in range(12))            # 12 short words, 47 characters
+    longer = " ".join(f"word{i:02d}" for i in range(12))   # 12 words, 83 characters
+    assert _ner([words], words)                           # more than 8 words, but only 47 characters
+    assert _ner([" ".join(longer.split()[:8])], longer)   # 8 words, 55 characters
+    assert not _ner([" ".join(longer.split()[:9])], longer)  # 9 words and 62 characters
+    assert not _ner([longer], longer)
+    single = "x" * 100                                       # one word, but over twice max_chars
+    assert _ner(["x" * 100], single + " " + single) is False
+    chinese = "北京" * 40
+    assert _ner([chinese[:48]], chinese) and not _ner([chinese[:49]], chinese)
+    # the caps are options
+    assert _ner([chinese[:49]], chinese, max_chars=60)
+    assert not _ner([" ".join(longer.split()[:3])], longer, max_chars=10, max_words=2)
+    assert _ner([" ".join(longer.split()[:3])], longer, max_chars=10, max_words=3)
+
+
+def test_list_length_cap():
+    text = "a b c d e f g h i j"
+    assert _ner(list("abcdefgh"), text)
+    assert not _ner(list("abcdefghi"), text)
+    assert _ner(list("abc"), text, max_items=3) and not _ner(list("abcd"), text, max_items=3)
+    grammar = grammar_for("RE", ["r"], text, max_items=2)
+    pair = {"subject": "a", "object": "b"}
+    assert accepts(grammar, json.dumps({"r": [pair, pair]}))
+    assert not accepts(grammar, json.dumps({"r": [pair, pair, pair]}))
+
+
+def test_no_repeats_even_when_nothing_else_fits():
+    assert _ner(["x"], "x")
+    assert not _ner(["x", "x"], "x")
+    assert not _ner(["Alice", "Alice"], "Alice .")
+
+
+def test_whole_input_when_no_span_passes_and_blank_inputs():
+    assert _ner(["..."], "...") and not _ner([".."], "...")
+    assert _ner(["- -"], " - - ")
+    for blank in ("", "   "):
+        assert _ner([], blank) and not _ner([""], blank) and not _ner([" "], blank)
+        assert accepts(grammar_for("RE", ["r"], blank), '{"r": []}')
+        assert accepts(grammar_for("KG", [{"entity_type": "t", "attributes": ["a"]}], blank), '{"t": {}}')
+        ee = grammar_for("EE", [{"event_type": "e", "arguments": ["r"]}], blank)
+        assert accepts(ee, '{"e": [{"trigger": "NAN", "arguments": {"r": "NAN"}}]}')
+
+
+GRAMMARS = [("NER", ["a", "b"]), ("RE", ["r"]), ("EE", [{"event_type": "e", "arguments": ["r1", "r2"]}]),
+            ("KG", [{"entity_type": "t", "attributes": ["a", "b"]}])]
+WALK_TEXTS = ["Mr. Smith met Bob in Paris . Then U.S. Open , \"quoted\" \\ here !", "北京是首都，上海。明治天皇！", "x", "...", ""]
+
+
+@pytest.mark.parametrize("task, schema", GRAMMARS)
+def test_budget_is_exact_and_walks_never_dead_end(task, schema):
+    """From every state a random walk reaches, some byte brings the answer exactly one byte closer to closing (so
+    the decoder's "room to close" check can always be met) and the cheapest path closes in ``bytes_to_close``."""
+    import random
+
+    from iepile.constrain import advance, bytes_to_close
+
+    rng = random.Random(7)
+    for text in WALK_TEXTS:
+        grammar = grammar_for(task, schema, text, max_items=3)
+        for walk in range(3):
+            stack, written = ((grammar, grammar.start()),), b""
+            while stack != ():
+                left = bytes_to_close(stack)
+                options = {byte: after for byte in range(256) if (after := advance(stack, byte)) is not None}
+                closer = [byte for byte, after in options.items()
+                          if (after == () and left == 1) or (after != () and bytes_to_close(after) == left - 1)]
+                assert closer, (text, written)
+                byte = rng.choice(closer) if walk == 0 or rng.random() < 0.3 else rng.choice(list(options))
+                stack, written = options[byte], written + bytes((byte,))
+                assert len(written) < 4000
+            assert accepts(grammar, written.decode("utf-8"))
+            json.loads(written)
+
+
+def _looks_like_a_span(string: str) -> bool:
+    import re
+
+    return (any(char.isalnum() for char in string) and string == string.strip() and "\n" not in string
+            and not re.search(r"[.!?]\s+\S|[。！？]", string))
+
+
+def test_constrained_tiny_model_writes_no_junk_strings(tiny_generator):
+    from iepile.instructions import build_instruction
+    from iepile.predict import answer_instructions
+
+    texts = ["... , ; -- ! ? ( ) Alice met Bob . Then Carol left ! \" . , . , .", ". , : ; x . , : ;",
+             "「」，。、！？北京。上海？，，。"]
+    schema = ["person", "location"]
+    instructions = [build_instruction("NER", "en", schema, text) for text in texts]
+    tiny_generator.constrain, tiny_generator.max_new_tokens = True, 40
+    answers = answer_instructions(tiny_generator, instructions, ["NER"] * len(texts))
+    strings = []
+    for text, answer in zip(texts, answers):
+        value = json.loads(answer)
+        assert list(value) == schema
+        for found in value.values():
+            assert len(found) <= 8 and len(set(found)) == len(found)
+            strings += found
+            assert all(s in text and _looks_like_a_span(s) for s in found), answer
+    assert strings, answers  # the model did extract something

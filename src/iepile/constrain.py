@@ -4,15 +4,23 @@ have the task's shape and whose extracted strings are copied from the input text
 Why our own automaton instead of a JSON-schema library (xgrammar, outlines, lm-format-enforcer): "a substring of
 this input" is not a JSON-schema type. Libraries would need an enum of every substring (quadratic) or a grammar
 compiled per instruction (each instruction has its own text and keys), and compiling costs more than our whole
-answer. Here the grammar is a handful of small nodes built per instruction in microseconds, walked byte by byte.
+answer. Here the grammar is a handful of small nodes built per instruction in milliseconds, walked byte by byte.
 
 How it stays cheap: decoding is greedy, so we do not need the full mask of allowed tokens, only the best allowed
 one. We try the model's top-k tokens in order and keep the first the automaton accepts (usually the first one); only
 if none fits do we scan every token whose first byte is allowed. That is exact for greedy decoding.
 
 How it stays bounded: separators are exactly the converter's (``", "`` and ``": "``), so there is no free
-whitespace; a list of strings cannot repeat a string; and when the token budget runs low the decoder only takes
-tokens on a shortest path to closing the object, so an answer never ends mid-JSON.
+whitespace; a list holds at most ``max_items`` (8) items and never repeats a string; a string is short (at most 8
+words or 48 characters, whichever allows more); and when the token budget runs low the decoder only takes tokens on a
+shortest path to closing the object, so an answer never ends mid-JSON (every node's ``rest`` is exact or an upper
+bound that drops by one along some byte, and every accepted byte leaves a state that can still close).
+
+What a string may be (:class:`SpanRules`): besides being copied from the text, it must look like a span, because an
+untrained or weak model otherwise fills lists with junk ("." "," and whole sentences): a letter, digit or CJK
+character in its first and last word, no whitespace or separator at its edges, no start inside an ASCII token, no
+sentence end inside it (abbreviations such as "U.S." and "F." excepted), and the length cap above. If nothing in
+the text passes, the whole input is the one string allowed.
 
 Strings are matched on UTF-8 bytes against the text (byte-level BPE tokens can split a Chinese character), start
 and end on character boundaries, and are written with JSON escapes where the text has ``"``, ``\\`` or control
@@ -42,20 +50,155 @@ def _encode_key(key: str) -> bytes:
     return json.dumps(key, ensure_ascii=False).encode("utf-8")
 
 
+# -- what a copied string may look like ------------------------------------------------------------------------------
+
+MAX_CHARS, MAX_WORDS, MAX_ITEMS = 48, 8, 8
+BIG = 1 << 20  # "cannot be written at all" (min_len of an unsatisfiable node)
+_ESCAPED_IN_JSON = frozenset(b'"\\\t')  # bytes that cost two in a JSON string (others we copy are one byte each)
+_CJK_STOPS = frozenset("。！？")  # sentence ends of CJK text: never inside a span
+_ASCII_STOPS = frozenset("!?")  # always a sentence end when followed by whitespace ('.' is checked for abbreviations)
+_SEPARATORS = frozenset(",;:，、；：-–—")  # never the first or last character of a span ("Paris,", "首都，", "2-")
+_CLOSERS = frozenset("\"')]}»”’")  # may follow a sentence end before its whitespace: 'He said "stop." Then'
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr mt ft co corp inc ltd bros gen gov sen rep lt col capt sgt prof rev vs no nos jan feb mar "
+    "apr jun jul aug sep sept oct nov dec".split())
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF
+            or 0xAC00 <= code <= 0xD7AF or 0xF900 <= code <= 0xFAFF or 0x20000 <= code <= 0x3FFFF)
+
+
+def _utf8_length(lead: int) -> int:
+    return 2 if 0xC0 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF7 else 0
+
+
+def _is_abbreviation(word: str) -> bool:
+    """Whether a '.' after ``word`` ends an abbreviation rather than a sentence: an initial ("F."), a dotted
+    abbreviation ("U.S."), or a common title / month / company abbreviation ("Mr.", "Inc.", "Jan.")."""
+    word = word.lstrip("(\"'[")
+    if len(word) == 1:
+        return word.isalpha()
+    if "." in word:
+        return any(char.isalpha() for char in word)
+    return word.lower() in _ABBREVIATIONS
+
+
+@dataclass(frozen=True)
+class SpanRules:
+    """What no IE span looks like, checked character by character while a copied string is written.
+
+    A string copied from the text must
+    * have a letter, digit or CJK character (``str.isalnum``) in its first and in its last whitespace-separated
+      word: no punctuation-only strings (".", ","), no detached punctuation at its edges ("Paris ,");
+    * not start or end with whitespace or a separator (",;:，、；：" or a dash), nor hold a line break or another control
+      character except tab; not start inside an ASCII token ("S" of "U.S.", "AIN" of "AL-AIN"; the
+      :class:`TextIndex` checks that);
+    * not cross a sentence end: no "。", "！" or "？" anywhere, and no ".", "!" or "?" (optionally followed by a
+      closing quote or bracket) followed by whitespace and more text, except a '.' ending an abbreviation
+      ("U.S. Open", "John F. Kennedy", "Mr. Smith"); nor end with such a sentence-ending '.' ("Washington." but
+      "Inc." and "U.S." are fine; "Yahoo!" too);
+    * be short: at most ``max_chars`` characters or at most ``max_words`` words, whichever allows more, and never more
+      than ``2 * max_chars`` characters. A CJK character counts as a word, so Chinese is capped at ``max_chars``
+      characters (48), English at 8 words (or more, shorter words that fit in 48 characters).
+
+    If no span of the text passes (say the input is "..."), the whole stripped input is the one string allowed, so
+    a string is always possible in a non-blank text.
+
+    The state is a tuple (characters, words, current word, pending bytes of an unfinished character, current word
+    has a letter/digit, still in the first word, how the last word ends a sentence ("" not, "." or "!"), a sentence
+    end was crossed)."""
+
+    max_chars: int = MAX_CHARS
+    max_words: int = MAX_WORDS
+
+    initial = (0, 0, "", b"", False, True, "", False)
+
+    def feed(self, state: tuple, byte: int) -> Optional[tuple]:
+        """The state after one more (decoded) byte of the string, or None if no span can continue this way."""
+        pending = state[3]
+        if pending or byte >= 0x80:
+            pending += bytes((byte,))
+            need = _utf8_length(pending[0])
+            if not need:
+                return None
+            if len(pending) < need:
+                return state[:3] + (pending,) + state[4:]
+            try:
+                char = pending.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        else:
+            char = chr(byte)
+        return self._char(state, char)
+
+    def _char(self, state: tuple, char: str) -> Optional[tuple]:
+        chars, words, word, _, word_ok, first, sentence_end, crossed = state
+        if (char < " " and char != "\t") or char in _CJK_STOPS or char in "\u2028\u2029":
+            return None
+        chars += 1
+        if chars == 1 and (char.isspace() or char in _SEPARATORS):
+            return None
+        if char.isspace():
+            if word:
+                if first and not word_ok:
+                    return None  # the first word is punctuation only
+                first, crossed, sentence_end, word, word_ok = False, crossed or bool(sentence_end), "", "", False
+        else:
+            if crossed:
+                return None
+            if not word or _is_cjk(char) or _is_cjk(word[-1]):
+                words += 1
+            if char in _ASCII_STOPS:
+                sentence_end = "!"
+            elif char == ".":
+                sentence_end = "" if _is_abbreviation(word) else "."
+            elif char not in _CLOSERS:
+                sentence_end = ""
+            word, word_ok = word + char, word_ok or char.isalnum()
+        if chars > 2 * self.max_chars or (chars > self.max_chars and words > self.max_words):
+            return None
+        return (chars, words, word, b"", word_ok, first, sentence_end, crossed)
+
+    @staticmethod
+    def complete(state: tuple) -> bool:
+        """Whether a string in this state may end here (on the text's side: a character and word boundary)."""
+        word = state[2]
+        return bool(word) and state[4] and not state[3] and state[6] != "." and word[-1] not in _SEPARATORS
+
+
 # -- the text a string must come from ------------------------------------------------------------------------------
 
 class TextIndex:
     """The input text as UTF-8 bytes, with where each byte value starts a character (the only places a copied string
-    may start)."""
+    may start), and the :class:`SpanRules` its strings must pass."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, rules: SpanRules = SpanRules()):
         self.data = text.encode("utf-8")
         self.size = len(self.data)
-        self.starts: dict[int, tuple[int, ...]] = {}
+        self.rules = rules
+        self.positions: list[int] = []
+        starts: dict[int, list[int]] = {}
         for position, byte in enumerate(self.data):
-            if self.is_boundary(position) and byte not in _SPACES and self.is_word_edge(position):
-                self.starts.setdefault(byte, []).append(position + 1)
-        self.starts = {byte: tuple(ends) for byte, ends in self.starts.items()}
+            if self.is_boundary(position) and byte not in _SPACES and self.is_word_edge(position) \
+                    and not self._mid_token(position):
+                starts.setdefault(byte, []).append(position + 1)
+                self.positions.append(position)
+        self.starts = {byte: tuple(ends) for byte, ends in starts.items()}
+        self._costs: dict[frozenset, Optional[int]] = {}
+        self.has_span = self.span_cost(frozenset()) is not None
+        stripped = text.strip().encode("utf-8")
+        self.fallback = (stripped,) if stripped and not self.has_span else ()
+
+    def _mid_token(self, position: int) -> bool:
+        """Inside an ASCII token, after a letter or digit and some punctuation: not where a span starts (".S" and "S"
+        of "U.S.", "AIN" of "AL-AIN"; '"France' and "France" of ' "France"' are fine)."""
+        before = position - 1
+        while before >= 0 and self.data[before] < 0x80 and self.data[before] not in _SPACES \
+                and not _is_word_byte(self.data[before]):
+            before -= 1
+        return before >= 0 and _is_word_byte(self.data[before])
 
     def is_boundary(self, position: int) -> bool:
         return position >= self.size or (self.data[position] & 0xC0) != 0x80
@@ -73,29 +216,74 @@ class TextIndex:
         data, size = self.data, self.size
         return tuple(end + 1 for end in ends if end < size and data[end] == byte)
 
-    def bytes_to_boundary(self, ends: tuple) -> int:
-        """Fewest bytes to add before the string ends on a character and word boundary (0 if it already can)."""
-        best = 64
+    def closable_at(self, state: tuple, position: int) -> bool:
+        return SpanRules.complete(state) and self.is_boundary(position) and self.is_word_edge(position)
+
+    def closes(self, end: int, state: tuple, limit: int = BIG):
+        """Where a string in ``state`` ending at ``end`` may close by copying on, as (JSON bytes to add, end),
+        nearest first, up to ``limit`` bytes. Finite: the rules cap a string's length."""
+        cost, position, data, feed = 0, end, self.data, self.rules.feed
+        while cost <= limit:
+            if self.closable_at(state, position):
+                yield cost, position
+            if position >= self.size:
+                return
+            byte = data[position]
+            state = feed(state, byte)
+            if state is None:
+                return
+            cost += 2 if byte in _ESCAPED_IN_JSON else 1
+            position += 1
+
+    def cheapest(self, prefix: bytes, ends: tuple, state: tuple, exclude: frozenset, first: bool = False,
+                 limit: int = BIG) -> Optional[int]:
+        """Fewest JSON bytes that close a string (``prefix``, ending at any of ``ends``, in rules ``state``) by
+        copying on, into a string not in ``exclude``; None if there is none. ``first``: any such close will do (a
+        viability check). Walking down the text to that close is always allowed, each byte one closer."""
+        best = None
         for end in ends:
-            steps = 0
-            while steps < best and not (self.is_boundary(end + steps) and self.is_word_edge(end + steps)):
-                steps += 1
-            best = min(best, steps)
-            if best == 0:
+            bound = limit if best is None else best - 1
+            for cost, position in self.closes(end, state, bound):
+                if not exclude or (prefix + self.data[end:position]).decode("utf-8") not in exclude:
+                    best = cost
+                    break
+            if first and best is not None:
                 break
         return best
+
+    def span_cost(self, exclude: frozenset) -> Optional[int]:
+        """JSON bytes of the cheapest whole span of the text not in ``exclude`` (None if none)."""
+        if exclude not in self._costs:
+            self._costs[exclude] = self.cheapest(b"", self.positions, self.rules.initial, exclude)
+        return self._costs[exclude]
+
+
+def _json_cost(content: bytes) -> int:
+    return len(content) + sum(byte in _ESCAPED_IN_JSON for byte in content)
 
 
 # -- grammar nodes ---------------------------------------------------------------------------------------------------
 # A node walks bytes with an immutable local state. ``step`` returns None (rejected), (MORE, local),
 # (CALL, local_after_child, child, child_local) (the byte belongs to a child) or (END, value). ``rest`` is the fewest
-# bytes needed to finish the node from ``local`` (for a parent: once its active child is done).
+# bytes needed to finish the node from ``local`` (for a parent: once its active child is done); it must be reachable
+# byte by byte, each byte lowering it by one, so that the decoder never runs out of budget mid-JSON.
+# ``satisfiable`` is False for a node that cannot be written at all (a string of a blank text): parents then do not
+# open it.
 
 class Node:
     min_len: int = 1
+    satisfiable: bool = True
 
     def start(self, exclude: frozenset = frozenset()) -> Any:
         return None
+
+    def min_len_for(self, exclude: frozenset) -> int:
+        """Fewest bytes of the whole node when started with ``exclude``."""
+        return self.min_len
+
+    def can_start(self, exclude: frozenset) -> bool:
+        """Whether the node can be written when started with ``exclude`` (a list opens an item only then)."""
+        return self.satisfiable
 
     def child_done(self, local: Any, value: Any) -> tuple[Any, bool]:
         raise NotImplementedError
@@ -105,78 +293,112 @@ class Node:
 
 
 class StringNode(Node):
-    """A JSON string copied from the text (or one of ``extras``, such as ``NAN``); local = (opened, content bytes,
-    end positions in the text or None, in escape, values excluded)."""
+    """A JSON string copied from the text under the index's :class:`SpanRules` (or one of ``extras``, such as
+    ``NAN``, or the whole input when no span passes the rules), never one of the values in ``exclude`` (the strings
+    already in its list); local = (opened, content bytes, end positions in the text or None, in escape, excluded
+    values, rules state or None once off the text).
+
+    Every byte is checked to leave a string that can still close on a value not excluded, so the walk never reaches
+    a dead end (a list only opens another item when a new value exists, see :meth:`can_start`)."""
 
     def __init__(self, index: TextIndex, extras: tuple[bytes, ...] = ()):
-        self.index, self.extras = index, extras
-        self.min_len = 3 if index.size or not extras else 2 + min(map(len, extras))
+        self.index = index
+        self.extras = tuple(extras) + tuple(extra for extra in index.fallback if extra not in extras)
+        self.satisfiable = index.has_span or bool(self.extras)
+        self._shortest: dict[frozenset, int] = {}
+        self.min_len = self.min_len_for(frozenset())
 
     def start(self, exclude: frozenset = frozenset()):
-        return (False, b"", None, False, exclude)
+        return (False, b"", None, False, exclude, self.index.rules.initial)
+
+    def min_len_for(self, exclude: frozenset) -> int:
+        return 2 + self._cheapest_whole(exclude) if self.satisfiable else BIG
+
+    def can_start(self, exclude: frozenset) -> bool:
+        return self._cheapest_whole(exclude) < BIG
+
+    def _cheapest_whole(self, exclude: frozenset) -> int:
+        """JSON bytes of the cheapest string not in ``exclude`` this node may write from scratch."""
+        if exclude not in self._shortest:
+            costs = [_json_cost(extra) for extra in self.extras if extra.decode("utf-8") not in exclude]
+            span = self.index.span_cost(exclude)
+            self._shortest[exclude] = min(costs + ([span] if span is not None else []), default=BIG)
+        return self._shortest[exclude]
 
     def step(self, local, byte: int):
-        opened, content, ends, escaping, exclude = local
+        opened, content, ends, escaping, exclude, rule = local
         if not opened:
-            return (MORE, (True, b"", None, False, exclude)) if byte == 0x22 else None
+            return (MORE, (True, b"", None, False, exclude, rule)) if byte == 0x22 and self.can_start(exclude) \
+                else None
         if escaping:
             decoded = _ESCAPES.get(byte)
             return None if decoded is None else self._feed(local, decoded)
         if byte == 0x22:
-            return (END, content.decode("utf-8")) if self._closable(content, ends, exclude) else None
+            return (END, content.decode("utf-8")) if self._closable(local) else None
         if byte == 0x5C:
             if any(self._feed(local, decoded) for decoded in set(_ESCAPES.values())):
-                return (MORE, (True, content, ends, True, exclude))
+                return (MORE, (True, content, ends, True, exclude, rule))
             return None
         if byte < 0x20:
             return None
         return self._feed(local, byte)
 
-    def _feed(self, local, byte: int):
-        _, content, ends, _, exclude = local
-        grown = content + bytes((byte,))
-        new_ends = self.index.extend(ends, byte) if ends != () else ()
-        if not new_ends and not any(extra.startswith(grown) for extra in self.extras):
-            return None
-        return (MORE, (True, grown, new_ends, False, exclude))
+    def _fresh_extras(self, content: bytes, exclude: frozenset) -> list[bytes]:
+        return [extra for extra in self.extras if extra.startswith(content) and extra.decode("utf-8") not in exclude]
 
-    def _closable(self, content: bytes, ends: Optional[tuple], exclude: frozenset) -> bool:
-        """Non-empty, ends on a character boundary; not a repeat and no trailing space unless the string cannot be
-        extended any more (so the walk never reaches a dead end)."""
+    def _feed(self, local, byte: int):
+        _, content, ends, _, exclude, rule = local
+        grown = content + bytes((byte,))
+        new_ends, new_rule = (), None
+        if ends != () and rule is not None:
+            new_rule = self.index.rules.feed(rule, byte)
+            if new_rule is not None:
+                candidates = self.index.extend(ends, byte)
+                if candidates and self.index.cheapest(grown, candidates, new_rule, exclude, first=True) is not None:
+                    new_ends = candidates
+        if not new_ends:
+            new_rule = None
+            if not self._fresh_extras(grown, exclude):
+                return None
+        return (MORE, (True, grown, new_ends, False, exclude, new_rule))
+
+    def _closable(self, local) -> bool:
+        """Non-empty, not excluded, and a whole extra or a span passing the rules."""
+        _, content, ends, _, exclude, rule = local
         if not content:
             return False
-        if content in self.extras:
-            return content.decode() not in exclude or not ends
-        if not ends:
+        if content not in self.extras and not (ends and any(self.index.closable_at(rule, end) for end in ends)):
             return False
-        boundary_ends = [end for end in ends if self.index.is_boundary(end) and self.index.is_word_edge(end)]
-        if not boundary_ends:
-            return False
-        extendable = any(end < self.index.size for end in boundary_ends)
-        clean = content[-1] not in _SPACES and content.decode("utf-8") not in exclude
-        return clean or not extendable
+        return not exclude or content.decode("utf-8") not in exclude
 
     def rest(self, local) -> int:
-        opened, content, ends, escaping, exclude = local
+        opened, content, ends, escaping, exclude, rule = local
         if not opened:
-            return self.min_len
+            return self.min_len_for(exclude)
         if escaping:
-            return 2
-        if self._closable(content, ends, exclude):
+            plain = (True, content, ends, False, exclude, rule)
+            options = [self._feed(plain, decoded) for decoded in set(_ESCAPES.values())]
+            return min((1 + self.rest(option[1]) for option in options if option), default=BIG)
+        if ends is None:
+            return 1 + self._cheapest_whole(exclude)
+        if self._closable(local):
             return 1
-        if ends:
-            return 1 + max(1, self.index.bytes_to_boundary(ends))
-        matching = [len(extra) - len(content) for extra in self.extras if extra.startswith(content)]
-        return 1 + (min(matching) if matching and content else 1)
+        costs = [_json_cost(extra[len(content):]) for extra in self._fresh_extras(content, exclude)]
+        if ends and rule is not None:
+            span = self.index.cheapest(content, ends, rule, exclude)
+            costs += [span] if span is not None else []
+        return 1 + min(costs, default=BIG)
 
 
 class ListNode(Node):
-    """``[]`` or ``[item, item]`` with the converter's separator; strings in a list are never repeated (the classic
-    runaway loop). local = (phase, count, seen)."""
+    """``[]`` or ``[item, item]`` with the converter's separator and at most ``max_items`` items; strings in a list
+    are never repeated (the classic runaway loop). local = (phase, count, seen)."""
 
-    def __init__(self, item: Node, min_items: int = 0, unique: bool = True):
+    def __init__(self, item: Node, min_items: int = 0, unique: bool = True, max_items: int = MAX_ITEMS):
         self.item, self.min_items, self.unique = item, min_items, unique
-        self.min_len = 2 + (item.min_len if min_items else 0)
+        self.max_items = max_items if item.satisfiable else 0
+        self.satisfiable = min_items <= self.max_items
+        self.min_len = 2 + (item.min_len if min_items else 0) if self.satisfiable else BIG
 
     def start(self, exclude: frozenset = frozenset()):
         return (0, 0, frozenset())
@@ -188,10 +410,12 @@ class ListNode(Node):
         if phase == 1 or phase == 4:
             if phase == 1 and byte == 0x5D:
                 return (END, None) if count >= self.min_items else None
+            if not self.max_items:
+                return None
             return (CALL, (2, count, seen), self.item, self.item.start(seen))
         if phase == 2:
             if byte == 0x2C:
-                return (MORE, (3, count, seen))
+                return (MORE, (3, count, seen)) if count < self.max_items and self.item.can_start(seen) else None
             return (END, None) if byte == 0x5D and count >= self.min_items else None
         return (MORE, (4, count, seen)) if byte == 0x20 else None
 
@@ -202,10 +426,14 @@ class ListNode(Node):
         return (phase, count + 1, seen), False
 
     def rest(self, local) -> int:
-        phase, count, _ = local
-        need_item = count < self.min_items
-        return {0: self.min_len, 1: 1 + (self.item.min_len if need_item else 0), 2: 1,
-                3: 2 + self.item.min_len, 4: 1 + self.item.min_len}[phase]
+        phase, count, seen = local
+        if phase == 0:
+            return self.min_len
+        if phase == 1:
+            return 1 + (self.item.min_len if count < self.min_items else 0)
+        if phase == 2:
+            return 1
+        return (2 if phase == 3 else 1) + self.item.min_len_for(seen)
 
 
 ALL, ALL_OR_EMPTY, SUBSET = "all", "all_or_empty", "subset"
@@ -216,6 +444,12 @@ class ObjectNode(Node):
     order (``subset``). local = (phase, next field, candidates, matched bytes)."""
 
     def __init__(self, fields: Sequence[tuple[str, Node]], mode: str = ALL):
+        fields = list(fields)
+        if mode == ALL_OR_EMPTY and not all(node.satisfiable for _, node in fields):
+            fields = []  # only {}
+        elif mode == SUBSET:
+            fields = [(name, node) for name, node in fields if node.satisfiable]
+        self.satisfiable = all(node.satisfiable for _, node in fields)
         self.names = [name for name, _ in fields]
         self.values = [node for _, node in fields]
         self.keys = [_encode_key(name) + b": " for name in self.names]
@@ -226,7 +460,7 @@ class ObjectNode(Node):
         self.tail[count] = 1
         for i in range(count - 1, -1, -1):
             self.tail[i] = self.tail[i + 1] + 2 + len(self.keys[i]) + self.values[i].min_len
-        self.min_len = 1 + self._after_open()
+        self.min_len = 1 + self._after_open() if self.satisfiable else BIG
 
     def start(self, exclude: frozenset = frozenset()):
         return ("open", 0, (), 0)
@@ -316,12 +550,14 @@ class MapNode(Node):
             return (MORE, (phase + 1, seen)) if byte == literal[phase] else None
         if phase == 1 and byte == 0x7D:
             return (END, None)
+        if phase == 1 and not (self.key.satisfiable and self.value.satisfiable):
+            return None
         if phase in (1, 7):
             return (CALL, (2, seen), self.key, self.key.start(seen))
         if phase == 4:
             return (CALL, (5, seen), self.value, self.value.start())
         if byte == 0x2C:
-            return (MORE, (6, seen))
+            return (MORE, (6, seen)) if self.key.can_start(seen) else None
         return (END, None) if byte == 0x7D else None
 
     def child_done(self, local, value):
@@ -329,8 +565,8 @@ class MapNode(Node):
         return ((phase, seen | {value}) if phase == 2 else local), False
 
     def rest(self, local) -> int:
-        phase, _ = local
-        pair = self.key.min_len + 2 + self.value.min_len
+        phase, seen = local
+        pair = self.key.min_len_for(seen) + 2 + self.value.min_len
         return {0: 2, 1: 1, 2: 3 + self.value.min_len, 3: 2 + self.value.min_len, 4: 1 + self.value.min_len, 5: 1,
                 6: 2 + pair, 7: 1 + pair}[phase]
 
@@ -339,8 +575,9 @@ class OneOfNode(Node):
     """A value chosen by its first byte (``"`` → string, ``[`` → list)."""
 
     def __init__(self, options: dict[int, Node]):
-        self.options = options
-        self.min_len = min(node.min_len for node in options.values())
+        self.options = {byte: node for byte, node in options.items() if node.satisfiable}
+        self.satisfiable = bool(self.options)
+        self.min_len = min((node.min_len for node in self.options.values()), default=BIG)
 
     def step(self, local, byte: int):
         node = self.options.get(byte)
@@ -406,40 +643,46 @@ def accepts(grammar: Node, text: str) -> bool:
 
 # -- the shape of each task's answer ----------------------------------------------------------------------------------
 
-def grammar_for(task: str, schema_items: list, text: str) -> Node:
+def grammar_for(task: str, schema_items: list, text: str, *, max_chars: int = MAX_CHARS, max_words: int = MAX_WORDS,
+                max_items: int = MAX_ITEMS) -> Node:
     """The answer grammar for one instruction: keys = the asked schema items in order, values shaped like the
-    converter's targets, strings from ``text``."""
-    index = TextIndex(text)
+    converter's targets, strings from ``text`` passing :class:`SpanRules` (``max_chars``, ``max_words``), every list
+    at most ``max_items`` long."""
+    index = TextIndex(text, SpanRules(max_chars, max_words))
     span = StringNode(index)
     span_or_nan = StringNode(index, extras=(NAN,))
-    argument = OneOfNode({0x22: span_or_nan, 0x5B: ListNode(span, min_items=1)})
+
+    def listed(item: Node, **options) -> ListNode:
+        return ListNode(item, max_items=max_items, **options)
+
+    argument = OneOfNode({0x22: span_or_nan, 0x5B: listed(span, min_items=1)})
     task = task.upper()
     if task in ("NER", "EET"):
-        return ObjectNode([(item, ListNode(span)) for item in schema_items])
+        return ObjectNode([(item, listed(span)) for item in schema_items])
     if task in ("RE", "SPO"):
         pair = ObjectNode([("subject", span), ("object", span)])
         keys = schema_items if task == "RE" else list(dict.fromkeys(item["predicate"] for item in schema_items))
-        return ObjectNode([(key, ListNode(pair, unique=False)) for key in keys])
+        return ObjectNode([(key, listed(pair, unique=False)) for key in keys])
     if task == "EE":
-        return ObjectNode([(item["event_type"], ListNode(ObjectNode([
+        return ObjectNode([(item["event_type"], listed(ObjectNode([
             ("trigger", span_or_nan),
             ("arguments", ObjectNode([(role, argument) for role in item.get("arguments", [])], ALL_OR_EMPTY)),
         ]), unique=False)) for item in schema_items])
     if task == "EEA":
-        return ObjectNode([(item["event_type"], ListNode(
+        return ObjectNode([(item["event_type"], listed(
             ObjectNode([(role, argument) for role in item.get("arguments", [])], ALL), unique=False))
             for item in schema_items])
     if task == "KG":
-        value = OneOfNode({0x22: span, 0x5B: ListNode(span, min_items=1)})
+        value = OneOfNode({0x22: span, 0x5B: listed(span, min_items=1)})
         return ObjectNode([(item["entity_type"], MapNode(
             span, ObjectNode([(attribute, value) for attribute in item.get("attributes", [])], SUBSET)))
             for item in schema_items])
     raise ValueError(f"no constrained grammar for task {task!r}")
 
 
-def grammar_for_instruction(task: str, instruction: str) -> Node:
+def grammar_for_instruction(task: str, instruction: str, **options) -> Node:
     parsed = parse_instruction(instruction)
-    return grammar_for(task, parsed["schema"], parsed["input"])
+    return grammar_for(task, parsed["schema"], parsed["input"], **options)
 
 
 # -- tokens as bytes ---------------------------------------------------------------------------------------------------
@@ -617,12 +860,14 @@ class ConstrainedLogitsProcessor:
         return ids[order].tolist()
 
 
-def constraints_for(tasks: Sequence[Optional[str]], instructions: Sequence[str]) -> list[Optional[JsonConstraint]]:
-    """One constraint per instruction (None when its task is unknown or its instruction is not IEPile JSON)."""
+def constraints_for(tasks: Sequence[Optional[str]], instructions: Sequence[str],
+                    **options) -> list[Optional[JsonConstraint]]:
+    """One constraint per instruction (None when its task is unknown or its instruction is not IEPile JSON);
+    ``options`` (``max_chars``, ``max_words``, ``max_items``) go to :func:`grammar_for`."""
     out: list[Optional[JsonConstraint]] = []
     for task, instruction in zip(tasks, instructions):
         try:
-            out.append(JsonConstraint(grammar_for_instruction(task, instruction)) if task else None)
+            out.append(JsonConstraint(grammar_for_instruction(task, instruction, **options)) if task else None)
         except (ValueError, KeyError, TypeError):
             out.append(None)
     return out
