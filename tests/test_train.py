@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -318,6 +319,20 @@ train(TrainConfig(train_file=train_file, output_dir=output, model=model, dtype="
 """
 
 
+def run_process_group(command: list[str], environment: dict, timeout: float = 300) -> tuple[int, str]:
+    """Run torchrun in its own process group, so a hang kills the launcher AND its worker processes."""
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        return -1, "timed out\n" + stderr
+    return process.returncode, stderr
+
+
 def test_two_process_data_parallel_matches_one_process(train_tiny_model, train_conll_files, tmp_path):
     """torchrun, 2 CPU processes (gloo), 4 examples each = one process with 8 per step."""
     train_file = write_jsonl(tmp_path / "eight.jsonl", read_rows(train_conll_files[0])[:8])
@@ -325,11 +340,10 @@ def test_two_process_data_parallel_matches_one_process(train_tiny_model, train_c
     script.write_text(DDP_SCRIPT)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        [*torchrun, str(script), str(train_tiny_model), str(train_file), str(tmp_path / "ddp")],
-        env=environment, capture_output=True, text=True, timeout=300,
+    returncode, stderr = run_process_group(
+        [*torchrun, str(script), str(train_tiny_model), str(train_file), str(tmp_path / "ddp")], environment
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert returncode == 0, stderr[-3000:]
     single = train(
         tiny_config(train_tiny_model, train_file, tmp_path / "single", batch_size=8, learning_rate=1e-2,
                     lora_dropout=0.0, max_steps=3, batching="padded")

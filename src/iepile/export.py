@@ -25,7 +25,6 @@ def export_merged(
     """
     import json
 
-    import torch
     from transformers import AutoConfig
 
     from iepile.modeling.loading import IEPILE_META_FILE, load_model_and_tokenizer, read_meta, resolve_model_path
@@ -44,7 +43,6 @@ def export_merged(
     tokenizer.save_pretrained(output)
     record = {**meta, "base_model": str(base_path), "merged_from": str(adapter), "dtype": str(save_dtype)}
     (output / IEPILE_META_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    del torch
     return output
 
 

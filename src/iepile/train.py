@@ -65,7 +65,7 @@ class TrainConfig:
     finetuning: Literal["lora", "full"] = "lora"
     lora_r: int = 8
     lora_alpha: int | None = None  # None = 2 * r
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0  # CPU dropout is slow (single-threaded RNG): about +50% step time at 0.05
     lora_targets: list[str] | None = None  # None = per-architecture default; ["all"] = every linear layer
     init_adapter: str | None = None  # continue training an existing LoRA adapter
     # optimisation
@@ -135,6 +135,7 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
     import transformers
 
     config.validate()
+    _inherit_adapter_template(config)
     output = pathlib.Path(config.output_dir)
     resume_from = _prepare_output_dir(output, config)
     transformers.set_seed(config.seed)
@@ -437,15 +438,18 @@ def _merge_adapter(model: Any, adapter: str):
     return PeftModel.from_pretrained(model, adapter).merge_and_unload()
 
 
-def _prompt_builder(tokenizer: Any, config: TrainConfig):
+def _inherit_adapter_template(config: TrainConfig) -> None:
+    """Continuing an adapter without --template: keep the prompt format it was trained with."""
     from iepile.modeling.loading import saved_template
+
+    if config.template is None and config.init_adapter:
+        config.template = saved_template(config.init_adapter)
+
+
+def _prompt_builder(tokenizer: Any, config: TrainConfig):
     from iepile.modeling.prompts import PromptBuilder
 
-    template = config.template
-    if template is None and config.init_adapter:
-        template = saved_template(config.init_adapter)  # continue with the adapter's own prompt format
-        config.template = template
-    return PromptBuilder(tokenizer, template, system=config.system)
+    return PromptBuilder(tokenizer, config.template, system=config.system)
 
 
 # ---- 4. trainer ----------------------------------------------------------------------------------------------------
