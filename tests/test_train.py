@@ -155,6 +155,17 @@ def test_encode_rows_counts_truncated_and_dropped_rows(train_conll_files):
     assert all(e["labels"].count(-100) <= 100 for e in examples)
 
 
+def test_validation_slice_is_seeded_and_disjoint(train_conll_files):
+    from iepile.train import _read_data
+
+    config = TrainConfig(train_file=str(train_conll_files[0]), output_dir="-", val_size=10, seed=3)
+    train_rows, valid_rows = _read_data(config)
+    again_train, again_valid = _read_data(config)
+    assert len(valid_rows) == 10 and len(train_rows) == 86
+    assert [r["line"] for r in valid_rows] == [r["line"] for r in again_valid]
+    assert not {r["line"] for r in train_rows} & {r["line"] for r in valid_rows}
+
+
 def test_collator_pads_labels_with_ignore_and_marks_answer_positions():
     collator = SupervisedCollator(pad_token_id=0, batching="padded")
     batch = collator(
@@ -206,6 +217,17 @@ def test_tiny_model_training_lowers_validation_loss(train_tiny_model, train_conl
     assert metrics[0]["step"] == 0 and "eval_loss" in metrics[0]
     assert [m["step"] for m in metrics if "loss" in m] == list(range(1, 25))
     assert (output / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gradient_accumulation_equals_a_bigger_batch(train_tiny_model, train_conll_files, tmp_path):
+    """The loss is normalised by the answer tokens of the whole accumulated batch, as in one big batch."""
+    train_file = write_jsonl(tmp_path / "eight.jsonl", read_rows(train_conll_files[0])[:8])
+    settings = dict(max_steps=2, batching="padded", learning_rate=1e-2)
+    big = train(tiny_config(train_tiny_model, train_file, tmp_path / "big", batch_size=8, **settings))
+    accumulated = train(
+        tiny_config(train_tiny_model, train_file, tmp_path / "accumulated", batch_size=4, grad_accum=2, **settings)
+    )
+    assert max_difference(adapter_tensors(big.saved_dir), adapter_tensors(accumulated.saved_dir)) < 1e-5
 
 
 class SimulatedCrash(RuntimeError):
