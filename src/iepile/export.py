@@ -41,7 +41,8 @@ def export_merged(
     merged.save_pretrained(output)
     tokenizer.padding_side = "right"
     tokenizer.save_pretrained(output)
-    record = {**meta, "base_model": str(base_path), "merged_from": str(adapter), "dtype": str(save_dtype)}
+    record = {**meta, "base_model": str(base_path), "merged_from": str(adapter.resolve()),
+              "dtype": str(save_dtype).removeprefix("torch.")}
     (output / IEPILE_META_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return output
 

@@ -676,10 +676,18 @@ def _save_final(trainer: Any, output: pathlib.Path, config: TrainConfig, builder
     trainer.save_model(str(saved_dir))  # main process only; handles DDP/DeepSpeed unwrapping
     if trainer.is_world_process_zero():
         builder.tokenizer.save_pretrained(saved_dir)
-        meta = {"base_model": config.model, "template": builder.template_name, "system": config.system}
+        meta = {"base_model": _portable_model_name(config.model), "template": builder.template_name,
+                "system": config.system}
         _write_json(saved_dir / IEPILE_META_FILE, meta)
     trainer.accelerator.wait_for_everyone()
     return saved_dir
+
+
+def _portable_model_name(model: str | None) -> str | None:
+    """None stays None (the default model, found anew on any machine); local paths become absolute."""
+    if model is None or not pathlib.Path(model).exists():
+        return model
+    return str(pathlib.Path(model).resolve())
 
 
 def plot_loss_curve(log_history: list[dict], path: pathlib.Path) -> None:
