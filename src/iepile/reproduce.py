@@ -1,0 +1,660 @@
+"""Recipe runner: ``python -m iepile.reproduce recipes/reproduce.yaml --data ../shared/data``.
+
+A recipe is one YAML manifest in ``recipes/`` listing steps that run top to bottom (like a torchtune recipe)::
+
+    name: reproduce
+    seed: 42
+    model: default            # SmolLM2-135M-Instruct, or a local HF folder / .gguf (--model overrides)
+    steps:
+      - {name: corpus, kind: build, manifest: corpus-small.yaml, ...}    # iepile build, with overrides
+      - {name: train, kind: train, corpus: corpus, config: {...}}         # iepile train (LoRA)
+      - {name: test, kind: sample, corpus: corpus, max_instructions: 64}  # a seeded sample of the test files
+      - {name: predict, kind: predict, tests: [test], systems: {...}}     # iepile predict (± constrain)
+      - {name: results, kind: report, predict: predict, modes: [...]}     # iepile eval → results.md / .json
+
+Every step writes into ``<output>/<step name>/`` and ends by writing ``step.json`` with a key: a hash of its settings
+and of the keys of the steps it reads. A rerun skips a step whose ``step.json`` has the same key (so an interrupted
+run resumes: a half-trained adapter continues from its last checkpoint, a half-done prediction file from its
+journal). A step whose settings changed is refused until its folder is removed (or ``--redo NAME``).
+
+Step kinds:
+
+``build``
+    ``manifest`` (an ``iepile build`` manifest, relative to the recipe) with ``manifest_data_root`` (the data root as
+    that manifest writes it): every dataset path under it is moved under ``--data``. ``datasets`` keeps a subset,
+    ``all`` sets keys on every dataset, ``overrides: {dataset: {key: value}}`` on one (``null`` removes a key),
+    ``clean`` replaces the manifest's clean options.
+``train``
+    ``corpus`` (a build step), ``config`` (:class:`iepile.train.TrainConfig` fields; ``max_steps`` is multiplied by
+    ``--budget-scale``), ``max_minutes`` (a wall-clock cap: training stops at the next step after it, recorded).
+``sample``
+    ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
+    scaled by ``--budget-scale``). Whole records are drawn (the scorer counts every gold item of a record), in a
+    seeded order that depends only on the seed and the dataset name, so samples of differently converted test files
+    of the same corpus hold the same records.
+``predict``
+    ``tests`` (sample steps), ``systems: {name: null | train step}`` (null = the base model, zero-shot),
+    ``constrain: [false, true]``, ``options`` (:class:`iepile.predict.PredictOptions` fields).
+``report``
+    ``predict`` (a predict step), ``modes`` (eval modes), ``published`` (text shown next to the table),
+    ``confusable`` (``{file, sections: {dataset: [task, section]}}``: per-type F1 and confusion counts for the
+    labels of a hard-negative dictionary). Writes ``results.md`` and ``results.json`` with the commit and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = "../shared/data"  # relative to the repository root, like the Makefile's DATA
+STEP_KINDS = ("build", "train", "sample", "predict", "report")
+MARKER = "step.json"
+
+
+class RecipeError(ValueError):
+    pass
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message)
+
+
+# ---- recipe --------------------------------------------------------------------------------------------------------
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _apply_set(doc: dict, dotted: str, value: Any) -> None:
+    """``train.config.max_steps`` → the step named ``train``; a first part that is not a step name is a top key."""
+    parts = dotted.split(".")
+    steps = {step.get("name"): step for step in doc.get("steps", [])}
+    target = steps[parts[0]] if parts[0] in steps and len(parts) > 1 else doc
+    keys = parts[1:] if target is not doc else parts
+    for key in keys[:-1]:
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
+    target[keys[-1]] = value
+
+
+def load_recipe(path: str | os.PathLike, settings: Optional[dict[str, Any]] = None) -> dict:
+    import yaml
+
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list) or not doc["steps"]:
+        raise RecipeError(f"{path}: expected a mapping with a non-empty 'steps' list")
+    names = set()
+    for i, step in enumerate(doc["steps"]):
+        if not isinstance(step, dict) or "name" not in step or step.get("kind") not in STEP_KINDS:
+            raise RecipeError(f"{path}: steps[{i}] needs a name and a kind in {STEP_KINDS}")
+        if step["name"] in names:
+            raise RecipeError(f"{path}: step name {step['name']!r} used twice")
+        names.add(step["name"])
+    for dotted, value in (settings or {}).items():
+        _apply_set(doc, dotted, value)
+    doc.setdefault("name", path.stem)
+    doc["_path"] = str(path.resolve())
+    return doc
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _scaled(value: Optional[int], scale: float) -> Optional[int]:
+    if value is None or value < 0:
+        return value
+    return max(1, int(math.ceil(value * scale)))
+
+
+# ---- machine and commit ---------------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"nproc": os.cpu_count(), "cpu": cpu, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        import torch
+
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    except ImportError:
+        pass
+    return info
+
+
+def commit_info() -> dict:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
+
+
+# ---- the runner -----------------------------------------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(self, recipe: dict, *, data: Optional[str] = None, model: Optional[str] = None,
+                 budget_scale: float = 1.0, output: Optional[str] = None, redo: tuple[str, ...] = (),
+                 progress: bool = True, log: Callable[[str], None] = _say):
+        self.recipe = recipe
+        self.recipe_dir = Path(recipe["_path"]).parent
+        self.data = Path(data or recipe.get("data") or DEFAULT_DATA)
+        if not self.data.is_absolute():
+            self.data = (Path.cwd() / self.data) if data else (REPO / self.data)
+        self.data = self.data.resolve()
+        self.model = model or recipe.get("model") or None
+        if self.model in ("default", ""):
+            self.model = None
+        if self.model:
+            self.model = str(Path(self.model).resolve())
+        if budget_scale <= 0:
+            raise RecipeError("--budget-scale must be positive")
+        self.scale = budget_scale
+        self.seed = int(recipe.get("seed", 42))
+        name = recipe["name"] + ("" if budget_scale == 1 else f"-scale{budget_scale:g}")
+        self.out = Path(output) if output else REPO / "runs" / name
+        self.redo = set(redo)
+        self.progress = progress
+        self.log = log
+        self.steps = {step["name"]: step for step in recipe["steps"]}
+        self.keys: dict[str, str] = {}
+        self.results: dict[str, dict] = {}
+        self.status: dict[str, str] = {}
+
+    # -- driving ------------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        self.log(f"[bold]recipe {self.recipe['name']}[/] → {self.out} (data {self.data}, model "
+                 f"{self.model or 'default SmolLM2-135M-Instruct'}, budget scale {self.scale:g})")
+        for number, step in enumerate(self.recipe["steps"], start=1):
+            self.run_step(number, step)
+        self.log(f"recipe finished in {time.perf_counter() - started:.0f} s; everything is under {self.out}")
+        return {"output": str(self.out), "status": dict(self.status), "results": self.results}
+
+    def run_step(self, number: int, step: dict) -> None:
+        name, kind = step["name"], step["kind"]
+        folder = self.out / name
+        key = _hash({"step": step, "upstream": [self.keys[d] for d in self.depends(step)], "scale": self.scale,
+                     "seed": self.seed, "data": str(self.data), "model": self.model})
+        self.keys[name] = key
+        marker = folder / MARKER
+        if name in self.redo and folder.exists():
+            shutil.rmtree(folder)
+        if marker.exists():
+            done = json.loads(marker.read_text(encoding="utf-8"))
+            if done.get("key") == key:
+                self.log(f"[bold]{number}. {name}[/] ({kind}): cached ({folder})")
+                self.results[name] = done.get("result", {})
+                self.status[name] = "cached"
+                return
+            raise RecipeError(f"step {name!r}: {folder} was made with different settings; remove it or pass "
+                              f"--redo {name}")
+        self.log(f"[bold]{number}. {name}[/] ({kind})")
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        result = getattr(self, f"step_{kind}")(step, folder)
+        seconds = round(time.perf_counter() - started, 1)
+        result = {**result, "seconds": seconds}
+        marker.write_text(json.dumps({"key": key, "kind": kind, "result": result}, ensure_ascii=False, indent=2)
+                          + "\n", encoding="utf-8")
+        self.results[name] = result
+        self.status[name] = "ran"
+        self.log(f"   done in {seconds:.0f} s")
+
+    def depends(self, step: dict) -> list[str]:
+        refs = []
+        for key in ("corpus", "predict"):
+            if step.get(key):
+                refs.append(step[key])
+        refs += list(step.get("tests") or [])
+        refs += [v for v in (step.get("systems") or {}).values() if v]
+        for ref in refs:
+            if ref not in self.keys:
+                raise RecipeError(f"step {step['name']!r} refers to {ref!r}, which is not an earlier step")
+        return refs
+
+    # -- build --------------------------------------------------------------------------------------------------------
+    def step_build(self, step: dict, folder: Path) -> dict:
+        import yaml
+
+        from iepile.corpus import build
+
+        manifest_path = (self.recipe_dir / step["manifest"]).resolve()
+        doc = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+        written_root = (manifest_path.parent / step.get("manifest_data_root", "../../shared/data")).resolve()
+        keep = step.get("datasets")
+        datasets = []
+        for item in doc["datasets"]:
+            if keep and item["name"] not in keep:
+                continue
+            item = dict(item)
+            for k, v in {**(step.get("all") or {}), **((step.get("overrides") or {}).get(item["name"]) or {})}.items():
+                if v is None:
+                    item.pop(k, None)
+                else:
+                    item[k] = v
+            item["splits"] = {s: self._data_path(manifest_path.parent, p, written_root)
+                              for s, p in item["splits"].items()}
+            for k in ("schema", "hard_negatives"):
+                if item.get(k):
+                    item[k] = self._data_path(manifest_path.parent, item[k], written_root)
+            datasets.append(item)
+        if keep and len(datasets) != len(keep):
+            raise RecipeError(f"step {step['name']!r}: datasets {keep} not all in {manifest_path}")
+        doc = {**doc, "datasets": datasets, "output": str(folder / "corpus"), "seed": self.seed}
+        if "clean" in step:
+            doc["clean"] = step["clean"]
+        if doc.get("tokenizer"):
+            doc["tokenizer"] = str((manifest_path.parent / doc["tokenizer"]).resolve())
+        resolved = folder / "corpus.yaml"
+        resolved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        combined = build(resolved)
+        tests = {}
+        for item in datasets:
+            split = "test" if "test" in item["splits"] else None
+            if split:
+                tests[item["name"]] = str(folder / "corpus" / "test" / item["name"] / f"{split}.json")
+        self.log(f"   {combined['train']['lines']} training lines; test files: {', '.join(tests)}")
+        return {"corpus": str(folder / "corpus"), "train": str(folder / "corpus" / "train.json"),
+                "train_lines": combined["train"]["lines"], "tests": tests,
+                "tasks": {item["name"]: str(item["task"]).upper() for item in datasets},
+                "languages": {item["name"]: item.get("language", "en") for item in datasets}}
+
+    def _data_path(self, base: Path, value: str, written_root: Path) -> str:
+        if str(value).startswith("${data}"):
+            return str(self.data / str(value)[len("${data}"):].lstrip("/"))
+        path = (base / value).resolve()
+        try:
+            return str(self.data / path.relative_to(written_root))
+        except ValueError:
+            return str(path)
+
+    # -- train --------------------------------------------------------------------------------------------------------
+    def step_train(self, step: dict, folder: Path) -> dict:
+        from iepile.train import TrainConfig, train
+
+        corpus = self.results[step["corpus"]]
+        settings = dict(step.get("config") or {})
+        settings["max_steps"] = _scaled(settings.get("max_steps", -1), self.scale)
+        run_dir = folder / "run"
+        has_checkpoint = any((run_dir / "checkpoints").glob("checkpoint-*"))
+        config = TrainConfig(train_file=corpus["train"], output_dir=str(run_dir), model=self.model,
+                             seed=self.seed, progress=self.progress, resume=has_checkpoint,
+                             overwrite=not has_checkpoint, **settings)
+        deadline = _Deadline(float(step["max_minutes"]) * 60 * self.scale if step.get("max_minutes") else None)
+        if has_checkpoint:
+            self.log(f"   resuming from the last checkpoint in {run_dir / 'checkpoints'}")
+        self.log(f"   LoRA fine-tune: {config.max_steps} steps × batch {config.batch_size}×{config.grad_accum}"
+                 + (f", stops after {deadline.seconds / 60:.0f} min" if deadline.seconds else ""))
+        result = train(config, callbacks=[deadline.callback()])
+        tps = result.tokens_seen / result.train_seconds if result.train_seconds else 0.0
+        self.log(f"   trained {result.global_step} steps, {result.tokens_seen} tokens in {result.train_seconds:.0f} s "
+                 f"({tps:.0f} tokens/s); loss {result.train_loss}")
+        return {"adapter": result.saved_dir, "global_step": result.global_step, "max_steps": config.max_steps,
+                "stopped_by_time_cap": deadline.hit, "train_loss": result.train_loss, "tokens_seen": result.tokens_seen,
+                "train_seconds": round(result.train_seconds, 1), "tokens_per_second": round(tps, 1),
+                "examples": result.data_report["train"].get("examples")}
+
+    # -- sample -------------------------------------------------------------------------------------------------------
+    def step_sample(self, step: dict, folder: Path) -> dict:
+        corpus = self.results[step["corpus"]]
+        max_instructions = _scaled(step.get("max_instructions"), self.scale)
+        max_records = _scaled(step.get("max_records"), self.scale)
+        out_file = folder / "test.json"
+        counts = {}
+        with open(out_file, "w", encoding="utf-8") as out:
+            for dataset, path in corpus["tests"].items():
+                if step.get("datasets") and dataset not in step["datasets"]:
+                    continue
+                lines, records = sample_records(Path(path), dataset, self.seed, max_instructions, max_records)
+                out.writelines(lines)
+                counts[dataset] = {"instructions": len(lines), "records": records}
+        self.log("   " + ", ".join(f"{d}: {c['instructions']} instructions / {c['records']} records"
+                                   for d, c in counts.items()))
+        return {"file": str(out_file), "datasets": counts, "max_instructions": max_instructions,
+                "max_records": max_records, "tasks": corpus["tasks"]}
+
+    # -- predict ------------------------------------------------------------------------------------------------------
+    def step_predict(self, step: dict, folder: Path) -> dict:
+        from iepile.predict import PredictOptions, predict_file
+
+        runs = []
+        systems = step.get("systems") or {"base": None}
+        for test in step["tests"]:
+            for system, train_step in systems.items():
+                adapter = self.results[train_step]["adapter"] if train_step else None
+                for constrain in step.get("constrain", [False]):
+                    label = f"{system}{'+constrain' if constrain else ''}"
+                    dst = folder / test / f"{system}{'-constrained' if constrain else ''}.json"
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    options = PredictOptions(model=self.model, adapter=adapter, constrain=bool(constrain),
+                                             progress=self.progress, **(step.get("options") or {}))
+                    self.log(f"   {test}: {label}")
+                    summary = predict_file(self.results[test]["file"], dst, options)
+                    runs.append({"test": test, "system": system, "constrain": bool(constrain), "file": str(dst),
+                                 "lines": summary.lines, "generated": summary.generated,
+                                 "seconds": round(summary.seconds, 1),
+                                 "instructions_per_second": round(summary.instructions_per_second, 3)})
+        return {"runs": runs, "options": step.get("options") or {}}
+
+    # -- report -------------------------------------------------------------------------------------------------------
+    def step_report(self, step: dict, folder: Path) -> dict:
+        runs = self.results[step["predict"]]["runs"]
+        modes = step.get("modes") or ["strict", "iepile"]
+        confusable = load_confusable(step.get("confusable"), self.recipe_dir, self.data)
+        rows = []
+        for run in runs:
+            by_source: dict[str, list[dict]] = defaultdict(list)
+            with open(run["file"], encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        record = json.loads(line)
+                        by_source[str(record.get("source"))].append(record)
+            for dataset, lines in by_source.items():
+                for mode in modes:
+                    rows.append(score_rows(lines, dataset, mode, run, confusable.get(dataset)))
+        document = {
+            "recipe": self.recipe["name"], "recipe_file": os.path.relpath(self.recipe["_path"], REPO),
+            **commit_info(), "machine": machine_info(), "budget_scale": self.scale,
+            "model": self.model or "default (SmolLM2-135M-Instruct)", "data": str(self.data),
+            "steps": {name: {k: v for k, v in result.items() if k not in ("runs",)}
+                      for name, result in self.results.items()},
+            "predict_runs": runs, "published": step.get("published"), "rows": rows,
+        }
+        (folder / "results.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n",
+                                             encoding="utf-8")
+        markdown = results_markdown(document, step)
+        (folder / "results.md").write_text(markdown, encoding="utf-8")
+        self.log(markdown)
+        self.log(f"   results: {folder / 'results.md'} and {folder / 'results.json'}")
+        return {"markdown": str(folder / "results.md"), "json": str(folder / "results.json"), "rows": len(rows)}
+
+
+class _Deadline:
+    """A wall-clock cap on training: asks the trainer to stop at the end of the step that passes it."""
+
+    def __init__(self, seconds: Optional[float]):
+        self.seconds = seconds
+        self.hit = False
+
+    def callback(self):
+        from transformers import TrainerCallback
+
+        owner = self
+
+        class Deadline(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                owner.started = time.monotonic()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if owner.seconds and time.monotonic() - owner.started > owner.seconds:
+                    owner.hit = True
+                    control.should_training_stop = True
+                    control.should_save = True
+
+        return Deadline()
+
+
+# ---- sampling and scoring -------------------------------------------------------------------------------------------
+
+
+def _record_key(record: dict) -> str:
+    return str(record.get("record_index", record.get("id")))
+
+
+def sample_records(path: Path, dataset: str, seed: int, max_instructions: Optional[int],
+                   max_records: Optional[int]) -> tuple[list[str], int]:
+    """Whole records of a test file in a seeded order (seed and dataset name only), until ``max_records`` records
+    or ``max_instructions`` lines (at least one record); returned in file order."""
+    groups: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                groups.setdefault(_record_key(json.loads(line)), []).append(line if line.endswith("\n") else line + "\n")
+    order = sorted(groups, key=lambda k: (len(k), k))
+    random.Random(f"{seed}:sample:{dataset}").shuffle(order)
+    chosen, total = set(), 0
+    for key in order:
+        if max_records is not None and len(chosen) >= max_records:
+            break
+        if max_instructions is not None and chosen and total + len(groups[key]) > max_instructions:
+            continue
+        chosen.add(key)
+        total += len(groups[key])
+        if max_instructions is not None and total >= max_instructions:
+            break
+    return [line for key in groups if key in chosen for line in groups[key]], len(chosen)
+
+
+def load_confusable(spec: Optional[dict], base: Path, data: Path) -> dict[str, set]:
+    """``{dataset: set of labels}`` that have hard negatives (keys and values of the dictionary section)."""
+    if not spec:
+        return {}
+    path = Path(str(spec["file"]).replace("${data}", str(data)))
+    if not path.is_absolute():
+        path = base / path
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    labels = {}
+    for dataset, (task, section) in spec["sections"].items():
+        entries = doc[task][section]
+        labels[dataset] = set(entries) | {x for values in entries.values() for x in values}
+    return labels
+
+
+def score_rows(lines: list[dict], dataset: str, mode: str, run: dict, confusable: Optional[set]) -> dict:
+    from iepile.evaluate import EvalOptions, evaluate_lines
+
+    result = evaluate_lines(lines, EvalOptions(mode=mode))
+    task, task_result = next(iter(result["tasks"].items()))  # a dataset has one task
+    levels = task_result["levels"]
+    main = task_result["micro"]
+    answers = task_result["lines"]
+    failed = task_result["parse"]["failed"]
+    predicted = sum(level["pred"] for level in levels.values())
+    hallucinated = sum(level["errors"].get("hallucinated", 0) for level in levels.values())
+    row = {"test": run["test"], "system": run["system"], "constrain": run["constrain"], "dataset": dataset,
+           "task": task, "mode": mode, "records": task_result["records"], "answers": answers,
+           "level": main["level"], "f1": main["f1"], "precision": main["precision"], "recall": main["recall"],
+           "levels_f1": {name: level["f1"] for name, level in levels.items()},
+           "parse_failed": failed, "parse_failure_rate": round(failed / answers, 4) if answers else 0.0,
+           "repaired": task_result["parse"]["repaired"],
+           "predicted_items": predicted, "hallucinated": hallucinated,
+           "hallucination_rate": round(hallucinated / predicted, 4) if predicted else 0.0,
+           "errors": levels[main["level"]]["errors"] if main["level"] in levels else {}}
+    if confusable and main["level"] in levels:
+        level = levels[main["level"]]
+        row["confusable_types"] = {label: level["by_type"].get(label, {"precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                                                        "tp": 0, "pred": 0, "gold": 0})
+                                   for label in sorted(confusable)}
+        row["confusions"] = [[gold, pred, n] for gold, pred, n in level["confusion"]
+                             if gold in confusable and pred in confusable and gold != pred]
+        row["wrong_type"] = level["errors"].get("wrong_type", 0)
+    return row
+
+
+# ---- markdown --------------------------------------------------------------------------------------------------------
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _f1(value: float, mode: str) -> str:
+    return f"{value:.2f}"
+
+
+def results_markdown(doc: dict, step: dict) -> str:
+    machine = doc["machine"]
+    lines = [f"# {step.get('title') or doc['recipe']}", ""]
+    if step.get("description"):
+        lines += [step["description"].strip(), ""]
+    lines += [f"- recipe: `{doc['recipe_file']}` (budget scale {doc['budget_scale']:g})",
+              f"- commit: `{doc['commit']}`" + (" (with uncommitted changes)" if doc["dirty"] else ""),
+              f"- machine: {machine.get('nproc')} CPUs ({machine.get('cpu')}), torch {machine.get('torch', '?')} "
+              f"with {machine.get('torch_threads', '?')} threads, {machine.get('date')}",
+              f"- model: {doc['model']}; data: `{doc['data']}`"]
+    for name, result in doc["steps"].items():
+        if "global_step" in result:
+            lines.append(f"- {name}: {result['global_step']}/{result['max_steps']} LoRA steps, "
+                         f"{result['tokens_seen']} tokens in {result['train_seconds']:.0f} s "
+                         f"({result['tokens_per_second']:.0f} tokens/s)"
+                         + ("; **stopped by the time cap**" if result.get("stopped_by_time_cap") else ""))
+    lines += ["", "F1 is micro F1 of the task's main level (NER entity, RE relation, EE trigger; EE also shows the "
+              "argument level), in percent: strict mode = exact strings, each tuple once, lenient JSON parsing "
+              "(code fences, json-repair); iepile mode = the reference scorer (duplicates count, P and R rounded "
+              "first, answers parsed with json.loads only). Parse failures: answers "
+              "that could not be parsed, per answer. Hallucination: predicted items with a span that is not in the "
+              "input text, per predicted item.", ""]
+    if doc.get("published"):
+        lines += ["**Published numbers (13B models trained on IEPile, supervised, from the paper via "
+                  "`../shared/data/README.md`) versus ours (SmolLM2-135M + LoRA on 2 CPU cores, about an hour of "
+                  "training on a small mixed corpus, a small test sample): they are not comparable and are shown "
+                  "side by side so that neither is hidden.**", ""]
+        lines += [f"- {name}: {text}" for name, text in doc["published"].items()] + [""]
+    rows = doc["rows"]
+    tests = list(dict.fromkeys(row["test"] for row in rows))
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        subset = [row for row in rows if row["dataset"] == dataset]
+        first = subset[0]
+        lines += [f"## {dataset} ({first['task']})", ""]
+        published = (doc.get("published") or {}).get(dataset)
+        if published:
+            lines += [f"Published (13B): {published}", ""]
+        sizes = {row["test"]: f"{row['answers']} instructions / {row['records']} records" for row in subset}
+        lines += ["Test sample: " + "; ".join(f"{t}: {s}" for t, s in sizes.items()), ""]
+        header = ["test"] if len(tests) > 1 else []
+        header += ["system", "constrained", "mode", "F1"]
+        event = first["task"] in ("EE", "EEA")
+        if event:
+            header.append("argument F1")
+        header += ["parse fail %", "halluc. %", "predicted"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in subset:
+            cells = [row["test"]] if len(tests) > 1 else []
+            cells += [row["system"], "yes" if row["constrain"] else "no", row["mode"], _f1(row["f1"], row["mode"])]
+            if event:
+                arg = row["levels_f1"].get("argument")
+                cells.append(_f1(arg, row["mode"]) if arg is not None else "-")
+            cells += [_pct(row["parse_failure_rate"]), _pct(row["hallucination_rate"]), str(row["predicted_items"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        if len(tests) > 1:
+            lines += _pivot(subset, tests)
+        if any("confusable_types" in row for row in subset):
+            lines += _confusable(subset)
+    return "\n".join(lines) + "\n"
+
+
+def _pivot(subset: list[dict], tests: list[str]) -> list[str]:
+    mode = subset[0]["mode"]
+    lines = [f"F1 ({mode}) by test conversion:", "", "| system | " + " | ".join(tests) + " |",
+             "|---|" + "---|" * len(tests)]
+    systems = dict.fromkeys((row["system"], row["constrain"]) for row in subset)
+    for system, constrain in systems:
+        cells = []
+        for test in tests:
+            row = next((r for r in subset if r["test"] == test and r["system"] == system
+                        and r["constrain"] == constrain and r["mode"] == mode), None)
+            cells.append(_f1(row["f1"], mode) if row else "-")
+        lines.append(f"| {system}{' +constrain' if constrain else ''} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _confusable(subset: list[dict]) -> list[str]:
+    mode = subset[0]["mode"]
+    rows = [row for row in subset if row["mode"] == mode and "confusable_types" in row]
+    labels = sorted({label for row in rows for label in row["confusable_types"]})
+    lines = [f"Per-type F1 ({mode}) of the labels with hard negatives, and confusions between them "
+             "(wrong_type errors: same span, another confusable label):", "",
+             "| system | " + " | ".join(labels) + " | wrong_type | confusions (gold → predicted: n) |",
+             "|---|" + "---|" * (len(labels) + 2)]
+    for row in rows:
+        name = f"{row['system']}{' +constrain' if row['constrain'] else ''}"
+        cells = [_f1(row["confusable_types"][label]["f1"], mode) for label in labels]
+        confusions = ", ".join(f"{g} → {p}: {n}" for g, p, n in row["confusions"]) or "none"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['wrong_type']} | {confusions} |")
+    return lines + [""]
+
+
+# ---- entry points ---------------------------------------------------------------------------------------------------
+
+
+def run_recipe(path: str | os.PathLike, *, data: Optional[str] = None, model: Optional[str] = None,
+               budget_scale: float = 1.0, output: Optional[str] = None, settings: Optional[dict] = None,
+               redo: tuple[str, ...] = (), progress: bool = True,
+               log: Callable[[str], None] = _say) -> dict:
+    """Run a recipe; returns ``{"output", "status": {step: "ran" | "cached"}, "results": {step: ...}}``."""
+    recipe = load_recipe(path, settings)
+    return Runner(recipe, data=data, model=model, budget_scale=budget_scale, output=output, redo=tuple(redo),
+                  progress=progress, log=log).run()
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RecipeError(f"--set expects STEP.KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        settings[key.strip()] = _parse_value(value)
+    return settings
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe", help="a recipe manifest, e.g. recipes/reproduce.yaml")
+    parser.add_argument("--data", default=None, help=f"data root (default: {DEFAULT_DATA}, relative to the repo)")
+    parser.add_argument("--model", default=None, help="base model: a local HF folder or .gguf (default: the "
+                        "recipe's, SmolLM2-135M-Instruct)")
+    parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply training steps, the time cap and "
+                        "the test sample caps (e.g. 0.05 for a quick run); output goes to runs/<name>-scale<x>")
+    parser.add_argument("--output", default=None, help="run folder (default: runs/<recipe name>)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="STEP.KEY=VALUE",
+                        help="override a recipe value, e.g. --set train.config.batch_size=4 (YAML value)")
+    parser.add_argument("--redo", action="append", default=[], metavar="STEP", help="rerun this step")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        run_recipe(args.recipe, data=args.data, model=args.model, budget_scale=args.budget_scale,
+                   output=args.output, settings=parse_settings(args.settings), redo=tuple(args.redo),
+                   progress=not args.quiet)
+    except (RecipeError, FileNotFoundError, FileExistsError) as error:
+        _say(f"[bold red]error:[/] {error}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

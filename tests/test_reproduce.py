@@ -1,0 +1,113 @@
+"""The recipe runner end to end: recipes/reproduce.yaml with a tiny local model, a few records per dataset, 2 training
+steps and 4 test instructions per dataset; then a rerun that reuses every cached step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from iepile.modeling.tiny import build_tiny_model
+from iepile.reproduce import RecipeError, load_recipe, run_recipe, sample_records
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ["CoNLL2003", "conll04", "weibo", "SanWen", "DuEE1.0", "PHEE"]
+
+RECIPE = REPO / "recipes" / "reproduce.yaml"
+_OVERRIDES = next(s for s in yaml.safe_load(RECIPE.read_text(encoding="utf-8"))["steps"] if s["name"] == "corpus")
+TINY = {
+    "corpus.clean": False,  # cleaning reads every training sentence; not what this test is about
+    "corpus.all": {"max_records": {"train": 6, "test": 6}},
+    # DuEE has 65 event types: 4 groups a record instead of 17 (constrained decoding is the slow part here)
+    "corpus.overrides": {**_OVERRIDES["overrides"], "DuEE1.0": {"split_num": 17}},
+    "train.config.max_steps": 2,
+    "train.config.batch_size": 2,
+    "train.config.save_steps": 2,
+    "train.config.logging_steps": 1,
+    "test.max_instructions": 4,
+    "predict.options": {"batch_size": 8, "max_new_tokens": 8},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
+    model = build_tiny_model(tmp_path / "tiny", seed=0)
+    out = tmp_path / "run"
+    kwargs = dict(data=str(data_dir), model=str(model), output=str(out), settings=TINY, progress=False,
+                  log=lambda message: None)
+    first = run_recipe(RECIPE, **kwargs)
+    assert set(first["status"].values()) == {"ran"}
+    assert first["results"]["train"]["global_step"] == 2
+
+    # the resolved corpus manifest points at the data root given, hard negatives included
+    corpus = yaml.safe_load((out / "corpus" / "corpus.yaml").read_text(encoding="utf-8"))
+    assert [d["name"] for d in corpus["datasets"]] == DATASETS
+    for dataset in corpus["datasets"]:
+        assert all(Path(p).is_relative_to(data_dir) for p in dataset["splits"].values())
+    hard = {d["name"]: d.get("hard_negative_dataset") for d in corpus["datasets"]}
+    assert hard["conll04"] == "conll04" and hard["PHEE"] == "PHEE" and hard["CoNLL2003"] == "CoNLL2003"
+
+    # the sample: whole records, at most 4 instructions a dataset (at least one record)
+    sample = first["results"]["test"]["datasets"]
+    assert set(sample) == set(DATASETS)
+    for dataset, counts in sample.items():
+        assert counts["records"] >= 1
+        assert counts["instructions"] <= 4 or counts["records"] == 1
+
+    # 2 systems × 2 decoding modes, each a finished answer file
+    runs = first["results"]["predict"]["runs"]
+    assert {(r["system"], r["constrain"]) for r in runs} == {("base", False), ("base", True), ("finetuned", False),
+                                                             ("finetuned", True)}
+
+    results = json.loads((out / "results" / "results.json").read_text(encoding="utf-8"))
+    assert results["commit"] and results["machine"]["nproc"] >= 1 and results["machine"]["date"]
+    rows = results["rows"]
+    for dataset in DATASETS:
+        mine = [r for r in rows if r["dataset"] == dataset]
+        assert len(mine) == 4 * 2  # systems × constrain × modes
+        for row in mine:
+            for key in ("f1", "parse_failure_rate", "hallucination_rate"):
+                assert isinstance(row[key], float) and 0 <= row[key] <= 100
+    # constrained decoding always yields parseable answers
+    assert all(r["parse_failure_rate"] == 0 for r in rows if r["constrain"] and r["mode"] == "strict")
+    markdown = (out / "results" / "results.md").read_text(encoding="utf-8")
+    for dataset in DATASETS:
+        assert f"## {dataset} (" in markdown
+    assert "Published" in markdown and "about 93" in markdown and results["commit"] in markdown
+
+    second = run_recipe(RECIPE, **kwargs)
+    assert set(second["status"].values()) == {"cached"}
+    assert second["results"]["results"]["rows"] == first["results"]["results"]["rows"]
+
+    # a changed setting is refused instead of silently mixing runs
+    with pytest.raises(RecipeError, match="different settings"):
+        run_recipe(RECIPE, **{**kwargs, "settings": {**TINY, "test.max_instructions": 5}})
+
+
+def test_sample_is_whole_records_and_seeded(tmp_path):
+    path = tmp_path / "test.json"
+    lines = [json.dumps({"record_index": i // 3, "instruction": f"{i}"}) + "\n" for i in range(30)]  # 10 records × 3
+    path.write_text("".join(lines), encoding="utf-8")
+    picked, records = sample_records(path, "x", 42, max_instructions=7, max_records=None)
+    assert records == 2 and len(picked) == 6
+    assert picked == sample_records(path, "x", 42, max_instructions=7, max_records=None)[0]
+    assert [json.loads(line)["record_index"] for line in picked] == sorted(json.loads(l)["record_index"]
+                                                                            for l in picked)
+    by_records, n = sample_records(path, "x", 42, max_instructions=None, max_records=2)
+    assert n == 2 and by_records == picked  # same seeded record order, whichever cap
+
+
+@pytest.mark.parametrize("name", ["reproduce", "finding-split", "finding-hard-negatives"])
+def test_recipes_load(name):
+    recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
+    assert recipe["steps"][-1]["kind"] == "report"
