@@ -125,7 +125,7 @@ def evaluate(answers: Path, run_dir: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "demo")
-    parser.add_argument("--max-steps", type=int, default=60, help="optimiser steps of the fine-tune")
+    parser.add_argument("--max-steps", type=int, default=48, help="optimiser steps of the fine-tune")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     step(1, "import")
