@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from iepile.records import dumps
 from iepile.schema import Schema, load_schema
 
 DATASET_KEYS = {"name", "format", "task", "language", "splits", "schema", "split_num", "neg_ratio", "max_neg_per_pos",

@@ -113,6 +113,16 @@ def iter_text_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r\n")
 
 
+def json_records(path: Path, stats: "ReadStats", build) -> Iterator[dict]:
+    """The records of every JSON item of a file: ``build(obj, line)`` returns the item's records; an item that raises
+    :class:`RecordError` is rejected through ``stats`` (an error, or counted with ``--on-error skip``)."""
+    for line, obj in iter_json_items(path, stats):
+        try:
+            yield from build(obj, line)
+        except RecordError as err:
+            stats.reject(err)
+
+
 def iter_json_items(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
     """(line number, value) for a JSON-lines file or for each element of a JSON array file.
 

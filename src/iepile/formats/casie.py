@@ -12,19 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-from iepile.formats.base import (ReadOptions, ReadStats, argument, event, iter_json_items, need, record,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, argument, event, need, record,
                                  sentence_spans, span_or_none, where)
-from iepile.records import RecordError
 
 TASKS = ("EE", "EET", "EEA")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield from _records(obj, path, line, opts, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: _records(obj, path, line, opts, stats))
 
 
 def _span(content: str, node: dict, stats: ReadStats, at: str) -> tuple[str, Optional[int], Optional[int]]:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Iterator, Optional
 
-from iepile.formats.base import (ReadOptions, ReadStats, argument, event, iter_json_items, iter_text_lines, need,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, argument, event, iter_text_lines, need,
                                  span_or_none, where)
 from iepile.records import RecordError
 from iepile.schema import Schema
@@ -22,11 +22,7 @@ TASKS = ("EE", "EET", "EEA")
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
     stats.declared_schema = _load_event_schema(path, opts.event_schema)
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, stats)])
 
 
 def _load_event_schema(path: Path, explicit: Optional[str]) -> Optional[Schema]:

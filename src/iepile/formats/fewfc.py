@@ -6,19 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from iepile.formats.base import (ReadOptions, ReadStats, argument, event, iter_json_items, need, record,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, argument, event, need, record,
                                  span_or_none, where)
-from iepile.records import RecordError
 
 TASKS = ("EE", "EET", "EEA")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, stats)])
 
 
 def _record(obj: dict, path: Path, line: int, stats: ReadStats) -> dict:

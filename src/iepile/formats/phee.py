@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from iepile.formats.base import ReadOptions, ReadStats, argument, event, iter_json_items, need, record, where
+from iepile.formats.base import json_records, ReadOptions, ReadStats, argument, event, need, record, where
 from iepile.records import RecordError
 
 TASKS = ("EE", "EET", "EEA")
@@ -18,11 +18,7 @@ META_KEYS = {"event_id", "event_type", "Trigger", "text", "start", "entity_id"}
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, stats)])
 
 
 def _mentions(text: str, node: dict, path: Path, line: int, field: str, stats: ReadStats) -> list[tuple]:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from iepile.formats.base import (ReadOptions, ReadStats, argument, event, iter_json_items, join_tokens, need,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, argument, event, join_tokens, need,
                                  record, where)
 from iepile.records import RecordError
 
@@ -20,11 +20,7 @@ _ROLE_PREFIX = re.compile(r"^evt\d+arg\d+")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, opts, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, opts, stats)])
 
 
 def _span(span, n: int, path: Path, line: int, field: str) -> tuple[int, int]:

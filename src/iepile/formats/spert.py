@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from iepile.formats.base import (ReadOptions, ReadStats, entity, iter_json_items, join_tokens, need, record,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, entity, join_tokens, need, record,
                                  relation, where)
 from iepile.records import RecordError
 
@@ -18,11 +18,7 @@ TASKS = ("RE", "NER", "SPO")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, opts, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, opts, stats)])
 
 
 def _entities(obj: dict, n_tokens: int, path: Path, line: int) -> list[tuple[str, int, int]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from iepile.formats.base import (ReadOptions, ReadStats, iter_json_items, need, record, relation, span_or_none,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, need, record, relation, span_or_none,
                                  where)
 from iepile.records import RecordError
 
@@ -19,11 +19,7 @@ TASKS = ("SPO", "RE")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, stats)])
 
 
 def _value(value: Any, field: str, path: Path, line: int, stats: ReadStats) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from iepile.formats.base import (ReadOptions, ReadStats, iter_json_items, need, record, relation, span_or_none,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, need, record, relation, span_or_none,
                                  where)
 from iepile.records import RecordError
 
@@ -18,11 +18,7 @@ TRIPLE_KEYS = ("triple_list", "triples", "relation_list")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield _record(obj, path, line, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: [_record(obj, path, line, stats)])
 
 
 def _record(obj: dict, path: Path, line: int, stats: ReadStats) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from iepile.formats.base import (ReadOptions, ReadStats, argument, event, iter_json_items, join_tokens, need,
+from iepile.formats.base import (json_records, ReadOptions, ReadStats, argument, event, join_tokens, need,
                                  record, where)
 from iepile.records import RecordError
 
@@ -19,11 +19,7 @@ TASKS = ("EE", "EET", "EEA")
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    for line, obj in iter_json_items(path, stats):
-        try:
-            yield from _records(obj, path, line, opts, stats)
-        except RecordError as err:
-            stats.reject(err)
+    yield from json_records(path, stats, lambda obj, line: _records(obj, path, line, opts, stats))
 
 
 def _sentence_ranges(obj: dict, n_tokens: int, path: Path, line: int) -> list[tuple[int, int]]:

@@ -211,7 +211,6 @@ def load_model_and_tokenizer(
       as fast as the plain model and outputs equal base+adapter. For training it stays a trainable ``PeftModel``.
     - Inference tokenizers pad on the left (batched generation); training tokenizers on the right.
     """
-    import torch
     from transformers import AutoModelForCausalLM
 
     if model is None and adapter is not None:
