@@ -14,7 +14,6 @@ import json
 import os
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
@@ -31,7 +30,13 @@ from iepile.instructions import LANGUAGES, task_sentence
 
 BLOCK_BYTES = 1 << 19  # about 2,000 typical records a block
 GROUP_CACHE_SIZE = 100_000  # distinct label sets remembered; bounded so memory stays flat
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(obj, ensure_ascii=False), default separators
+if json.encoder.c_make_encoder is not None:  # the same encoder, built once instead of on every call
+    _c_encoder = json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring, None, ": ", ", ",
+                                             False, False, True)
+
+    def _encode(obj: Any) -> str:  # noqa: F811
+        return "".join(_c_encoder(obj, 0))
 _quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept: what json.dumps writes for a str
 
 
@@ -296,6 +301,7 @@ def _run(converter: Converter, batches: Iterable[Batch], workers: int) -> Iterat
         yield from map(converter.convert_batch, batches)
         return
     from collections import deque
+    from concurrent.futures import ProcessPoolExecutor  # imported here: the serial path should not pay for it
 
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(converter,)) as pool:
         pending: deque = deque()

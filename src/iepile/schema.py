@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-import yaml
 
 
 class SchemaError(ValueError):
@@ -173,6 +172,8 @@ def load_schema(path: Optional[str | Path]) -> Schema:
         raise SchemaError(f"{path}: schema file not found")
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
+        import yaml
+
         return parse_friendly(yaml.safe_load(text), str(path))
     try:
         doc = json.loads(text)
