@@ -30,13 +30,16 @@ from iepile.instructions import LANGUAGES, task_sentence
 
 BLOCK_BYTES = 1 << 19  # about 2,000 typical records a block
 GROUP_CACHE_SIZE = 100_000  # distinct label sets remembered; bounded so memory stays flat
-_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(obj, ensure_ascii=False), default separators
-if json.encoder.c_make_encoder is not None:  # the same encoder, built once instead of on every call
-    _c_encoder = json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring, None, ": ", ", ",
-                                             False, False, True)
+def _encoder():
+    """``json.dumps(obj, ensure_ascii=False)`` with default separators; the C encoder is built once, not per call."""
+    make = json.encoder.c_make_encoder
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False).encode
+    encoder = make(None, None, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda obj: "".join(encoder(obj, 0))
 
-    def _encode(obj: Any) -> str:  # noqa: F811
-        return "".join(_c_encoder(obj, 0))
+
+_encode = _encoder()
 _quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept: what json.dumps writes for a str
 
 
