@@ -190,16 +190,18 @@ class Converter:
         """The record's schema groups, each with its JSON and labels. When the items depend only on a key (no
         sampling drawn, or a test split), the groups are built once per key and reused."""
         if self.options.split == "train":
-            ctx = Context(self.schema, self.sampling, LazyRandom(self.options.seed, index), stats.sampling)
-            key = self.task.items_key(record, ctx)
-            make_items = lambda: self.task.train_items(record, ctx)  # noqa: E731
+            key = self.task.items_key(record, self.sampling)
         else:
             key = None if self.task.test_items_use_record else ()
-            make_items = lambda: self.task.test_items(record, self.schema)  # noqa: E731
         if key is not None and key in self._group_cache:
             return self._group_cache[key]
+        if self.options.split == "train":
+            ctx = Context(self.schema, self.sampling, LazyRandom(self.options.seed, index), stats.sampling)
+            items = self.task.train_items(record, ctx)
+        else:
+            items = self.task.test_items(record, self.schema)
         groups = [(group, _escape(_encode(group)), tuple(map(item_label, group)))
-                  for group in chunk(make_items(), self.split_num)]
+                  for group in chunk(items, self.split_num)]
         if key is not None:
             if len(self._group_cache) >= GROUP_CACHE_SIZE:
                 self._group_cache.clear()

@@ -63,7 +63,7 @@ class Task:
     def test_items(self, record, schema: Schema) -> list[Any]:
         raise NotImplementedError
 
-    def items_key(self, record, ctx: Context) -> Optional[tuple]:
+    def items_key(self, record, options: SamplingOptions) -> Optional[tuple]:
         """A key such that records with equal keys get equal training items (so the converter computes them once
         per key), or ``None`` when the items must be computed for each record."""
         return None
@@ -100,8 +100,8 @@ class FlatLabelTask(Task):
     def test_items(self, record, schema: Schema) -> list[Any]:
         return [self.item_for(label) for label in sorted(self.all_labels(schema))]
 
-    def items_key(self, record, ctx: Context) -> Optional[tuple]:
-        return tuple(self.positives(record)) if ctx.options.draws_nothing else None
+    def items_key(self, record, options: SamplingOptions) -> Optional[tuple]:
+        return tuple(self.positives(record)) if options.draws_nothing else None
 
     def schema_from_labels(self, labels: Any) -> Schema:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):

@@ -34,9 +34,9 @@ class EE(EventTask):
             return order(items, ctx.rng, True)
         return sorted(items, key=lambda item: (item["event_type"], item["arguments"]))
 
-    def items_key(self, record, ctx: Context):
+    def items_key(self, record, options):
         # without sampling every type is asked with all its roles, whatever the record holds
-        return tuple(self.positives(record)) if ctx.options.draws_nothing else None
+        return tuple(self.positives(record)) if options.draws_nothing else None
 
     def test_items(self, record, schema: Schema) -> list[dict]:
         return [{"event_type": t, "trigger": True, "arguments": sorted(schema.type_role_dict.get(t, []))}
