@@ -30,31 +30,11 @@ TYPES = ["person", "location", "organisation", "misc"]
 
 
 def conll_records(path: Path) -> list[dict]:
-    """token<TAB>BIO-tag lines, blank line between sentences → NER records (text = tokens joined by spaces)."""
-    records, tokens, tags = [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
-        if line.strip():
-            token, tag = line.split("\t")[:2]
-            tokens.append(token)
-            tags.append(tag)
-            continue
-        if tokens:
-            records.append(_record(tokens, tags))
-        tokens, tags = [], []
-    return records
+    """CoNLL-2003 sentences as unified NER records, read by iepile's own CoNLL reader."""
+    from iepile.formats import read_records
+    from iepile.formats.base import ReadOptions, ReadStats
 
-
-def _record(tokens: list[str], tags: list[str]) -> dict:
-    entities, current, kind = [], [], None
-    for token, tag in zip(tokens + [""], tags + ["O"]):
-        if current and not tag.startswith("I-"):
-            entities.append({"entity": " ".join(current), "entity_type": kind})
-            current = []
-        if tag.startswith("B-") or (tag.startswith("I-") and not current):
-            current, kind = [token], tag[2:]
-        elif tag.startswith("I-"):
-            current.append(token)
-    return {"text": " ".join(tokens), "entity": entities}
+    return list(read_records(path, "conll", ReadOptions(task="NER", language="en"), ReadStats()))
 
 
 def instructions(data: Path, limit: int) -> list[dict]:

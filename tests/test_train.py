@@ -5,6 +5,7 @@ No mocks: every test runs the real Trainer/peft/accelerate stack. fp32 is used w
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pathlib
@@ -42,33 +43,12 @@ def train_tiny_model(tmp_path_factory) -> pathlib.Path:
 
 
 def conll_records(path: pathlib.Path, limit: int) -> list[dict]:
-    """CoNLL-2003 sentences as unified NER records (text + entity list)."""
-    records, tokens, tags = [], [], []
-    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        if line.strip():
-            token, tag = line.split("\t")[:2]
-            tokens.append(token)
-            tags.append(tag)
-            continue
-        if tokens:
-            records.append(_record(tokens, tags))
-            tokens, tags = [], []
-        if len(records) == limit:
-            break
-    return records
+    """CoNLL-2003 sentences as unified NER records, read by iepile's own CoNLL reader."""
+    from iepile.formats import read_records
+    from iepile.formats.base import ReadOptions, ReadStats
 
-
-def _record(tokens: list[str], tags: list[str]) -> dict:
-    entities, current = [], None
-    for token, tag in zip([*tokens, "."], [*tags, "O"]):
-        if current and not tag.startswith("I-"):
-            entities.append({"entity": " ".join(current[1]), "entity_type": current[0]})
-            current = None
-        if tag.startswith("B-") or (tag.startswith("I-") and current is None):
-            current = (tag[2:], [token])
-        elif tag.startswith("I-"):
-            current[1].append(token)
-    return {"text": " ".join(tokens), "entity": entities}
+    return list(itertools.islice(read_records(path, "conll", ReadOptions(task="NER", language="en"), ReadStats()),
+                                 limit))
 
 
 def write_jsonl(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
