@@ -181,10 +181,3 @@ def load_schema(path: Optional[str | Path]) -> Schema:
         return parse_three_lines(text, str(path))  # three JSON values, one per line
     return parse_friendly(doc, str(path))
 
-
-def schema_from_labels(labels: list[str] | dict, task: str) -> Schema:
-    """A schema given inline (``--schema '["person", "location"]'``) for a task: a list of labels, or for events a
-    mapping event type → roles, or for KG entity type → attributes."""
-    from iepile.tasks import get_task
-
-    return get_task(task).schema_from_labels(labels)
