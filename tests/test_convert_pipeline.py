@@ -109,6 +109,8 @@ BAD_LINES = [
      "text at offsets", "$.entity[0].entity"),
     ("", "empty line", ""),
     ("[1, 2]", "expected a JSON object", ""),
+    # two records on one line: valid inside the block decoder's JSON array, so only its count check catches it
+    ('{"text": "Ann met Bob"}, {"text": "Bob met Ann"}', "malformed JSON", ""),
 ]
 
 

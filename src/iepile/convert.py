@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, Optional
 from iepile import __version__
 import orjson
 
-from iepile.records import Line, RecordError, decode_record
+from iepile.records import Line, RecordError, decode_block, decode_record
 from iepile.sampling import LazyRandom, SamplingOptions, SamplingStats, chunk, load_hard_negatives
 from iepile.schema import Schema, load_schema
 from iepile.tasks import get_task
@@ -129,7 +129,7 @@ class Stats:
 
 @dataclass
 class BatchResult:
-    text: str
+    data: bytes  # UTF-8 output lines: encoded in the worker, so the writing process only copies bytes
     rejects: list[dict]
     stats: Stats
 
@@ -155,13 +155,18 @@ class Converter:
         out: list[str] = []
         rejects: list[dict] = []
         stats = Stats()
-        for line in batch.lines():
+        rows = batch.rows()
+        records = decode_block(rows, self.task.record_type)  # one call for the block; None if a row is bad
+        for offset, row in enumerate(rows):
+            index = batch.first_index + offset
             stats.records_in += 1
             try:
-                produced = self.convert_line(line, stats)
+                record = records[offset] if records else decode_record(Line(index, index + 1, row),
+                                                                        self.task.record_type, self.path)
+                produced = self.convert_record(record, index, row, stats)
             except RecordError as err:
-                err.path, err.line = self.path, line.number
-                err.raw = err.raw or line.data.decode("utf-8", "replace")
+                err.path, err.line = self.path, index + 1
+                err.raw = err.raw or row.decode("utf-8", "replace")
                 rejects.append(err.to_reject())
                 stats.rejected += 1
                 continue
@@ -170,20 +175,20 @@ class Converter:
             stats.instructions_per_record[len(produced)] += 1
             stats.records_without_instructions += not produced
             out.extend(produced)
-        return BatchResult("".join(line + "\n" for line in out), rejects, stats)
+        text = "\n".join(out) + "\n" if out else ""
+        return BatchResult(text.encode("utf-8"), rejects, stats)
 
-    def convert_line(self, line: Line, stats: Stats) -> list[str]:
-        record = decode_record(line, self.task.record_type, self.path)
-        label = self.dedupe(record, line)
+    def convert_record(self, record, index: int, row: bytes, stats: Stats) -> list[str]:
+        label = self.dedupe(record, row)
         self.task.check(record, self.schema)
         # The instruction is written already escaped as a JSON string, piece by piece: escaping is per character,
         # so the escaped sentence and schema groups are computed once, not once per line.
-        quoted_input = _escape(', "input": ' + _quote(record.text) + "}")
+        quoted_input = _quote(_quote(record.text))[1:-1]
         lines = []
-        for group, escaped_group, group_labels in self.groups(record, line.index, stats):
+        for group, escaped_group, group_labels in self.groups(record, index, stats):
             stats.groups_asked[group_labels] += 1
-            instruction = f'"{self.escaped_instruction_head}{escaped_group}{quoted_input}"'
-            lines.append(self.render_line(record, group, instruction, label, line.index, stats))
+            instruction = f'"{self.escaped_instruction_head}{escaped_group}, \\"input\\": {quoted_input}}}"'
+            lines.append(self.render_line(record, group, instruction, label, index, stats))
         return lines
 
     def groups(self, record, index: int, stats: Stats) -> list[tuple]:
@@ -208,15 +213,15 @@ class Converter:
             self._group_cache[key] = groups
         return groups
 
-    def dedupe(self, record, line: Line) -> Optional[str]:
+    def dedupe(self, record, row: bytes) -> Optional[str]:
         """Drop repeated annotations (first kept). For the test split, returns the ``label``: the JSON of the raw
         annotation list after the same filter, in the input's own key order; ``None`` when the key is absent."""
         key = self.task.annotation_key
         items = getattr(record, key)
         if items is None:
             return None
-        keys = list(map(self.task.dedupe_key, items))
         kept = range(len(items))
+        keys = self.task.dedupe_keys(items) if len(items) > 1 else ()
         if keys and keys[0] is not None and len(set(keys)) < len(keys):
             seen: dict = {}
             for index, dedupe_key in enumerate(keys):
@@ -225,7 +230,7 @@ class Converter:
             setattr(record, key, [items[i] for i in kept])
         if self.options.split != "test":
             return None
-        raw = orjson.loads(line.data)[key]
+        raw = orjson.loads(row)[key]
         return _encode([raw[i] for i in kept])
 
     def render_line(self, record, group: list, instruction: str, label: Optional[str], index: int,
@@ -255,13 +260,13 @@ class Batch:
     first_index: int
     data: bytes
 
-    def lines(self) -> Iterator[Line]:
+    def rows(self) -> list[bytes]:
         rows = self.data.split(b"\n")
         if rows and rows[-1] == b"":
             rows.pop()  # the newline that ends the block
-        for offset, row in enumerate(rows):
-            index = self.first_index + offset
-            yield Line(index, index + 1, row.rstrip(b"\r"))
+        if b"\r" in self.data:
+            rows = [row.rstrip(b"\r") for row in rows]
+        return rows
 
     def line_count(self) -> int:
         return self.data.count(b"\n") + (not self.data.endswith(b"\n"))
@@ -338,14 +343,14 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: Conver
     hasher = hashlib.sha256()
     in_stream = sys.stdin.buffer if src == "-" else open(src, "rb")
     tmp = None if dst == "-" else f"{dst}.tmp-{os.getpid()}"
-    out_stream = sys.stdout if dst == "-" else open(tmp, "w", encoding="utf-8", newline="\n")
+    out_stream = sys.stdout.buffer if dst == "-" else open(tmp, "wb")
     try:
         with _progress(options.progress and dst != "-", src) as advance:
             for result in _run(converter, _batches(in_stream, hasher), options.workers):
                 if result.rejects and options.on_error == "fail":
                     first = result.rejects[0]
                     raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])
-                out_stream.write(result.text)
+                out_stream.write(result.data)
                 rejects.extend(result.rejects)
                 stats.add(result.stats)
                 advance(result.stats.records_in)
@@ -429,4 +434,4 @@ def convert(records: Iterable[dict], *, task: str, language: str = "zh", schema:
     if result.rejects:
         first = result.rejects[0]
         raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])
-    return [json.loads(line) for line in result.text.splitlines()]
+    return [json.loads(line) for line in result.data.splitlines()]

@@ -117,6 +117,23 @@ def decode_record(line: Line, record_type: type, path: str) -> Any:
                           raw=line.data.decode("utf-8", "replace")) from None
 
 
+def decode_block(rows: list[bytes], record_type: type) -> Optional[list]:
+    """All rows of a block decoded in one call (as one JSON array), or ``None`` when any row is not exactly one
+    valid record: the caller then decodes row by row, which finds the bad row and names it. A row holding two values
+    cannot pass, since no row can hold zero values without breaking the array, so the counts would differ."""
+    decoder = _block_decoders.get(record_type)
+    if decoder is None:
+        decoder = _block_decoders.setdefault(record_type, msgspec.json.Decoder(list[record_type]))
+    try:
+        records = decoder.decode(b"[" + b",".join(rows) + b"]")
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    return records if len(records) == len(rows) else None
+
+
+_block_decoders: dict[type, msgspec.json.Decoder] = {}
+
+
 def validate(obj: dict, record_type: type, *, path: str = "<input>", line: int = 0) -> Any:
     """Check an already decoded record against its struct; the error names the field path."""
     try:

@@ -47,10 +47,13 @@ class Schema:
 
     def memo(self, key: str, compute):
         """Derived values (label sets for membership tests) computed once per schema, not once per record."""
-        cache = self.__dict__.setdefault("_memo", {})
-        if key not in cache:
-            cache[key] = compute()
-        return cache[key]
+        cache = self.__dict__.get("_memo")
+        if cache is None:
+            cache = self.__dict__["_memo"] = {}
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = compute()
+        return value
 
     def to_lines(self) -> str:
         """The reference's 3-line file (with a trailing newline)."""

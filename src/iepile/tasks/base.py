@@ -45,6 +45,10 @@ class Task:
         """Key under which repeated annotations are dropped (first kept); ``None`` keeps every item."""
         return None
 
+    def dedupe_keys(self, items: list) -> list:
+        """``dedupe_key`` of every item (one call per record, not per item, on the converter's hot path)."""
+        return list(map(self.dedupe_key, items))
+
     def check(self, record, schema: Schema) -> None:
         """Raise :class:`RecordError` (with the field path) for annotation strings missing from the text or labels
         missing from the schema."""
@@ -120,7 +124,11 @@ def by_position(text: str, values: list[str]) -> list[str]:
     """De-duplicated values sorted by first occurrence in the text (stable; values not found sort last)."""
     if len(values) == 1:
         return list(values)
-    return sorted(unique(values), key=lambda value: position_of(text, value))
+    distinct = unique(values)
+    if len(distinct) == 1:
+        return distinct
+    find, not_found = text.find, len(text) + 1
+    return sorted(distinct, key=lambda value: find(value) % not_found)  # -1 (absent) → after every real position
 
 
 def position_of(text: str, value: str, start: Optional[int] = None, end: Optional[int] = None) -> tuple:
@@ -131,6 +139,13 @@ def position_of(text: str, value: str, start: Optional[int] = None, end: Optiona
 
 def one_or_many(values: list[str]) -> str | list[str]:
     return values[0] if len(values) == 1 else values
+
+
+def span_ok(text: str, value: str, start: Optional[int], end: Optional[int]) -> bool:
+    """The fast test behind :func:`require_in_text` (called only when this says no, to build the message)."""
+    if start is None and end is None:
+        return value in text
+    return start is not None and end is not None and 0 <= start <= end <= len(text) and text[start:end] == value
 
 
 def require_in_text(text: str, value: str, start: Optional[int], end: Optional[int], field: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iepile.records import NERRecord
 from iepile.schema import Schema
-from iepile.tasks.base import FlatLabelTask, by_position, require_in_text, require_label, unique
+from iepile.tasks.base import FlatLabelTask, by_position, require_in_text, require_label, span_ok
 from iepile.tasks.scoring import dict_items, list_of, strings, unique_tuples
 
 
@@ -17,23 +17,34 @@ class NER(FlatLabelTask):
     def dedupe_key(self, item):
         return (item.entity, item.entity_type)
 
+    def dedupe_keys(self, items: list) -> list:
+        return [(item.entity, item.entity_type) for item in items]
+
     def check(self, record, schema: Schema) -> None:
         known = schema.memo("NER", lambda: set(schema.type_list))
-        for i, ent in enumerate(self.annotations(record)):
-            require_in_text(record.text, ent.entity, ent.start, ent.end, f"$.entity[{i}].entity")
-            require_label(ent.entity_type, known, f"$.entity[{i}].entity_type", "entity type")
+        text = record.text
+        for i, ent in enumerate(record.entity or ()):
+            if not span_ok(text, ent.entity, ent.start, ent.end):
+                require_in_text(text, ent.entity, ent.start, ent.end, f"$.entity[{i}].entity")
+            if ent.entity_type not in known:
+                require_label(ent.entity_type, known, f"$.entity[{i}].entity_type", "entity type")
 
     def all_labels(self, schema: Schema) -> list[str]:
         return schema.type_list
 
     def positives(self, record) -> list[str]:
-        return unique(ent.entity_type for ent in self.annotations(record))
+        return list(dict.fromkeys([ent.entity_type for ent in record.entity or ()]))
 
     def render_output(self, record, items: list[str], schema: Schema | None = None) -> dict:
         by_type: dict[str, list[str]] = {}
-        for ent in self.annotations(record):
-            by_type.setdefault(ent.entity_type, []).append(ent.entity)
-        return {t: by_position(record.text, by_type[t]) if t in by_type else [] for t in items}
+        for ent in record.entity or ():
+            values = by_type.get(ent.entity_type)
+            if values is None:
+                by_type[ent.entity_type] = [ent.entity]
+            else:
+                values.append(ent.entity)
+        text = record.text
+        return {t: by_position(text, by_type[t]) if t in by_type else [] for t in items}
 
     # -- evaluation: ("entity", type, span) --------------------------------------------------------------------
     def eval_levels(self) -> tuple[str, ...]:
