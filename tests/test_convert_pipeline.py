@@ -187,3 +187,19 @@ def test_hard_negative_cluster_mode_on_real_dictionary(data_dir, tmp_path):
     for line in lines:
         for item in json.loads(json.loads(line)["instruction"])["schema"]:
             assert f"{item['subject_type']}_{item['predicate']}_{item['object_type']}" in schema_labels
+
+
+def test_records_of_another_task_convert_with_a_warning(tmp_path):
+    """RE records converted with --task NER are valid (label-less) NER input, but almost certainly a mistake."""
+    src = tmp_path / "in.json"
+    src.write_text('{"text": "Ann met Bob", "relation": [{"head": "Ann", "relation": "met", "tail": "Bob"}]}\n')
+    manifest = convert_file(src, tmp_path / "o.json", ConvertOptions(task="NER", source="x"))
+    assert manifest["statistics"]["records_without_annotation_key"] == 1
+    assert len(manifest["warnings"]) == 1 and "did you mean --task RE or SPO or KG?" in manifest["warnings"][0]
+    result = _run_cli(["convert", str(src), str(tmp_path / "o.json"), "--task", "NER"])
+    assert result.returncode == 0 and "warning:" in result.stderr and "`relation`" in result.stderr
+
+    labelled = tmp_path / "ner.json"
+    labelled.write_text('{"text": "Ann met Bob", "entity": []}\n{"text": "Bob left"}\n')
+    manifest = convert_file(labelled, tmp_path / "o2.json", ConvertOptions(task="NER", source="x"))
+    assert manifest["statistics"]["records_without_annotation_key"] == 1 and manifest["warnings"] == []

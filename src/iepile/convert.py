@@ -24,7 +24,7 @@ import orjson
 from iepile.records import Line, RecordError, decode_block, decode_record
 from iepile.sampling import LazyRandom, SamplingOptions, SamplingStats, chunk, load_hard_negatives
 from iepile.schema import Schema, load_schema
-from iepile.tasks import get_task
+from iepile.tasks import TASKS, get_task
 from iepile.tasks.base import Context, Task, item_label
 from iepile.instructions import LANGUAGES, task_sentence
 
@@ -90,6 +90,7 @@ class Stats:
     converted: int = 0
     rejected: int = 0
     records_without_instructions: int = 0
+    records_without_annotation_key: int = 0  # e.g. RE records converted with --task NER: warned about at the end
     instructions: int = 0
     positive_items: int = 0
     negative_items: int = 0
@@ -98,8 +99,8 @@ class Stats:
     sampling: SamplingStats = field(default_factory=SamplingStats)
 
     def add(self, other: "Stats") -> None:
-        for name in ("records_in", "converted", "rejected", "records_without_instructions", "instructions",
-                     "positive_items", "negative_items"):
+        for name in ("records_in", "converted", "rejected", "records_without_instructions",
+                     "records_without_annotation_key", "instructions", "positive_items", "negative_items"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.instructions_per_record.update(other.instructions_per_record)
         self.groups_asked.update(other.groups_asked)
@@ -117,6 +118,7 @@ class Stats:
         return {
             "records_in": self.records_in, "converted": self.converted, "rejected": self.rejected,
             "records_without_instructions": self.records_without_instructions,
+            "records_without_annotation_key": self.records_without_annotation_key,
             "instructions": self.instructions,
             "instructions_per_record": {str(k): v for k, v in sorted(self.instructions_per_record.items())},
             "positive_items": positives, "negative_items": negatives,
@@ -179,7 +181,7 @@ class Converter:
         return BatchResult(text.encode("utf-8"), rejects, stats)
 
     def convert_record(self, record, index: int, row: bytes, stats: Stats) -> list[str]:
-        label = self.dedupe(record, row)
+        label = self.dedupe(record, row, stats)
         self.task.check(record, self.schema)
         # The instruction is written already escaped as a JSON string, piece by piece: escaping is per character,
         # so the escaped sentence and schema groups are computed once, not once per line.
@@ -213,12 +215,13 @@ class Converter:
             self._group_cache[key] = groups
         return groups
 
-    def dedupe(self, record, row: bytes) -> Optional[str]:
+    def dedupe(self, record, row: bytes, stats: Stats) -> Optional[str]:
         """Drop repeated annotations (first kept). For the test split, returns the ``label``: the JSON of the raw
         annotation list after the same filter, in the input's own key order; ``None`` when the key is absent."""
         key = self.task.annotation_key
         items = getattr(record, key)
         if items is None:
+            stats.records_without_annotation_key += 1
             return None
         kept = range(len(items))
         keys = self.task.dedupe_keys(items) if len(items) > 1 else ()
@@ -366,6 +369,7 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: Conver
         out_stream.close()
         os.replace(tmp, dst)
     manifest = _manifest(options, schema, converter, hasher.hexdigest(), stats, src)
+    manifest["warnings"] = _warnings(converter.task, stats, src)
     if dst != "-":
         _write_sidecars(dst, manifest, rejects)
     return manifest
@@ -380,6 +384,36 @@ def _manifest(options: ConvertOptions, schema: Schema, converter: Converter, inp
     chosen["source"] = converter.source
     return {"iepile_version": __version__, "input": src, "input_sha256": input_sha,
             "schema_sha256": schema.digest(), "options": chosen, "statistics": stats.to_json()}
+
+
+def _warnings(task: Task, stats: Stats, src: str) -> list[str]:
+    """Input that converts without error but probably not as meant: no record carries the task's annotation field
+    (for example RE records converted with ``--task NER``, which would become label-less NER records)."""
+    if not stats.converted or stats.records_without_annotation_key < stats.converted:
+        return []
+    key = task.annotation_key
+    message = f"no record in {src} has a `{key}` field, so every record was converted without annotations"
+    readers: dict[str, list[str]] = {}
+    for other in TASKS.values():
+        readers.setdefault(other.annotation_key, []).append(other.name)
+    found = sorted(_first_record_keys(src) & (readers.keys() - {key}))
+    if found:
+        message += f"; the records carry `{found[0]}`: did you mean --task {' or '.join(readers[found[0]])}?"
+    return [message]
+
+
+def _first_record_keys(src: str) -> set[str]:
+    if src == "-":
+        return set()
+    with open(src, "rb") as stream:
+        for row in stream:
+            if row.strip():
+                try:
+                    record = orjson.loads(row)
+                except orjson.JSONDecodeError:
+                    return set()
+                return set(record) if isinstance(record, dict) else set()
+    return set()
 
 
 def _write_sidecars(dst: str, manifest: dict, rejects: list[dict]) -> None:

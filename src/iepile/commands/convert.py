@@ -62,5 +62,7 @@ def convert_command(
                 "negatives_per_positive"):
         table.add_row(key.replace("_", " "), str(stats[key]))
     console.print(table)
+    for warning in manifest["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
     if stats["rejected"]:
         console.print(f"[yellow]{stats['rejected']} bad record(s) written to {dst}.rejects.jsonl[/]")
