@@ -10,7 +10,7 @@ import pytest
 from iepile.clean import CleanOptions, clean_file, non_letter_ratio, rule_verdict, stopword_ratio
 from iepile.records import RecordError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
 
 
 def write_records(path, records):
@@ -92,7 +92,7 @@ def test_bad_lines(tmp_path):
     assert [r["rule"] for r in read(tmp_path / "out.json.removed.jsonl")] == ["rejected", "rejected"]
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="../shared/data not present")
+@pytest.mark.usefixtures("data_dir")
 def test_clean_real_weibo(tmp_path):
     from iepile.formats import import_file
 

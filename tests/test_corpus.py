@@ -9,8 +9,8 @@ import pytest
 
 from iepile.corpus import ManifestError, TokenCounter, build, file_stats, load_manifest, percentiles
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data not present")
+from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
+needs_data = pytest.mark.usefixtures("data_dir")  # fails loudly when the data is missing
 
 
 def manifest(tmp_path, seed=42):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,8 @@ from iepile.formats.conll import decode_tags
 from iepile.records import RecordError
 from iepile.schema import load_schema
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data not present")
+from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
+needs_data = pytest.mark.usefixtures("data_dir")  # fails loudly when the data is missing
 
 
 def read_all(path, fmt, **kw):

