@@ -23,42 +23,19 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-NER_EN = (
-    "You are an expert in named entity recognition. Please extract entities that match the schema definition from "
-    "the input. Return an empty list if the entity type does not exist. Please respond in the format of a JSON string."
-)
 TYPES = ["location", "misc", "organisation", "person"]
 
 
 def conll_instruction_lines(path: pathlib.Path, limit: int) -> list[dict]:
-    """Hand-built IEPile NER lines (§1.3 instruction format) from a token<TAB>tag file."""
-    rows, tokens, tags = [], [], []
-    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        if line.strip():
-            token, tag = line.split("\t")[:2]
-            tokens.append(token)
-            tags.append(tag)
-        elif tokens:
-            rows.append(_row(tokens, tags))
-            tokens, tags = [], []
-            if len(rows) == limit:
-                break
-    return rows
+    """The first ``limit`` CoNLL-2003 sentences as IEPile NER training lines: iepile's reader, then iepile.convert."""
+    import itertools
 
+    import iepile
+    from iepile.formats import read_records
+    from iepile.formats.base import ReadOptions, ReadStats
 
-def _row(tokens: list[str], tags: list[str]) -> dict:
-    entities: dict[str, list[str]] = {t: [] for t in TYPES}
-    current = None
-    for token, tag in zip([*tokens, "."], [*tags, "O"]):
-        if current and not tag.startswith("I-"):
-            entities.setdefault(current[0], []).append(" ".join(current[1]))
-            current = None
-        if tag.startswith("B-") or (tag.startswith("I-") and current is None):
-            current = (tag[2:], [token])
-        elif tag.startswith("I-"):
-            current[1].append(token)
-    instruction = json.dumps({"instruction": NER_EN, "schema": TYPES, "input": " ".join(tokens)}, ensure_ascii=False)
-    return {"task": "NER", "source": "conll2003", "instruction": instruction, "output": json.dumps(entities)}
+    records = itertools.islice(read_records(path, "conll", ReadOptions(task="NER", language="en"), ReadStats()), limit)
+    return iepile.convert(records, task="NER", language="en", schema=TYPES, split="train", source="conll2003")
 
 
 # ---- one mode, in a child process --------------------------------------------------------------------------------
