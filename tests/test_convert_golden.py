@@ -6,8 +6,6 @@ import hashlib
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import iepile
 from iepile.convert import ConvertOptions, convert_file
@@ -210,17 +208,3 @@ def test_split_num_groups_and_source_default(tmp_path):
     assert sizes == [4] * 11 + [5]
     assert {line["source"] for line in lines} == {"mydata"}
     assert all(line["label"] == lines[0]["label"] for line in lines)
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.recursive(st.text() | st.none() | st.integers(),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)))
-def test_fast_json_quoting_equals_json_dumps(value):
-    """The converter escapes JSON documents (answers, quoted input texts) with a str.replace fast path."""
-    from iepile.convert import _quote_json
-
-    document = json.dumps(value, ensure_ascii=False)
-    assert _quote_json(document) == json.dumps(document, ensure_ascii=False)
-    text = value if isinstance(value, str) else document
-    quoted = json.dumps(text, ensure_ascii=False)
-    assert _quote_json(quoted) == json.dumps(quoted, ensure_ascii=False)

@@ -48,14 +48,6 @@ def _escape(text: str) -> str:
     return _quote(text)[1:-1]
 
 
-def _quote_json(json_text: str) -> str:
-    """``_quote`` of a JSON document. Without a backslash (nothing escaped inside it) its only characters to escape
-    are its quotes, and ``str.replace`` does that several times faster than the general escaper."""
-    if "\\" in json_text:
-        return _quote(json_text)
-    return '"' + json_text.replace('"', '\\"') + '"'
-
-
 @dataclass
 class ConvertOptions:
     task: str
@@ -193,7 +185,7 @@ class Converter:
         self.task.check(record, self.schema)
         # The instruction is written already escaped as a JSON string, piece by piece: escaping is per character,
         # so the escaped sentence and schema groups are computed once, not once per line.
-        quoted_input = _quote_json(_quote(record.text))[1:-1]
+        quoted_input = _quote(_quote(record.text))[1:-1]
         lines = []
         for group, escaped_group, group_labels in self.groups(record, index, stats):
             stats.groups_asked[group_labels] += 1
@@ -254,7 +246,7 @@ class Converter:
             stats.positive_items += filled
             stats.negative_items += len(answer) - filled
             output = _encode(answer)
-            return f'{self.line_head}, "instruction": {instruction}, "output": {_quote_json(output)}}}'
+            return f'{self.line_head}, "instruction": {instruction}, "output": {_quote(output)}}}'
         text_id = hashlib.sha256(record.text.encode("utf-8")).hexdigest()
         label_part = "" if label is None else f', "label": {_quote(label)}'
         return (f'{{"id": "{text_id}", {self.line_head[1:]}, "instruction": {instruction}{label_part}, '
