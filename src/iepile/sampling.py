@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional, Sequence, TypeVar
 
@@ -83,7 +84,7 @@ class SamplingOptions:
     split_num: int = 4
     hard_negatives: Optional[dict[str, list[str]]] = None
 
-    @property
+    @cached_property  # asked once per record on the converter's hot path; options never change after start
     def draws_nothing(self) -> bool:
         """True when sampling keeps every candidate in sorted order: the schema items then depend only on which
         labels a record contains, and can be computed once per distinct set of labels."""
