@@ -80,6 +80,19 @@ def test_hard_negatives_count_missing_and_outside_labels():
     assert stats.hard_missing_positive == 1 and stats.hard_outside_label_set == 1
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_hard_negatives_come_first_under_the_cap(seed):
+    hard = {"person": ["organization", "location"]}
+    all_labels = ["person", "organization", "location", "date", "misc", "event"]
+    capped = SamplingOptions(split_num=4, hard_negatives=hard, max_neg_per_pos=1)
+    assert sample_hard_negatives(["person"], all_labels, random.Random(seed), capped, SamplingStats()) == [
+        "organization"]
+    two = SamplingOptions(split_num=4, hard_negatives=hard, max_neg_per_pos=2)
+    assert sample_hard_negatives(["person"], all_labels, random.Random(seed), two, SamplingStats()) == [
+        "organization", "location"]
+    assert len(sample_hard_negatives([], all_labels, random.Random(seed), two, SamplingStats())) <= 2
+
+
 def test_nested_and_flat_hard_negative_files(data_dir):
     nested = load_hard_negatives(data_dir / "iepile-samples/hard_negative/hard_dict.json", "SPO", "DuIE2.0")
     flat = load_hard_negatives(data_dir / "iepile-samples/hard_negative/SPO_DuIE2.0.json", "SPO")

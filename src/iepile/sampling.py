@@ -133,7 +133,8 @@ def _neg_cap(positives: list[str], opts: SamplingOptions) -> int:
 
 def sample_hard_negatives(positives: list[str], all_labels: list[str], rng: random.Random, opts: SamplingOptions,
                           stats: SamplingStats) -> list[str]:
-    """Cluster mode (§2.4): positives, their hard negatives from the dictionary, and ``split_num`` other labels.
+    """Cluster mode (§2.4): positives, their hard negatives from the dictionary, and ``split_num`` other labels;
+    with ``max_neg_per_pos`` the hard ones are kept first (so a capped run asks the confusable labels, not random ones).
 
     Fixed against the reference: a positive missing from the dictionary and dictionary values outside the label set
     are counted instead of crashing or leaking into prompts."""
@@ -159,7 +160,7 @@ def sample_hard_negatives(positives: list[str], all_labels: list[str], rng: rand
         others = [label for label in all_labels if label not in taken]
         chosen += rng.sample(others, min(len(others), opts.split_num if opts.split_num > 0 else len(others)))
     present = set(positives)
-    return [label for label in chosen if label not in present]
+    return [label for label in chosen if label not in present][:_neg_cap(positives, opts)]
 
 
 def choose_labels(positives: list[str], all_labels: list[str], rng: random.Random, opts: SamplingOptions,
