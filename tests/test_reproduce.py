@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from iepile.modeling.tiny import build_tiny_model
-from iepile.reproduce import RecipeError, load_recipe, run_recipe, sample_records
+from iepile.reproduce import RecipeError, _pooled, load_recipe, run_recipe, sample_records
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ["CoNLL2003", "conll04", "weibo", "SanWen", "DuEE1.0", "PHEE"]
@@ -84,6 +84,7 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
     for dataset in DATASETS:
         assert f"## {dataset} (" in markdown
     assert "Published" in markdown and "about 93" in markdown and results["commit"] in markdown
+    assert "## All datasets pooled" in markdown
 
     second = run_recipe(RECIPE, **kwargs)
     assert set(second["status"].values()) == {"cached"}
@@ -105,6 +106,19 @@ def test_sample_is_whole_records_and_seeded(tmp_path):
                                                                             for l in picked)
     by_records, n = sample_records(path, "x", 42, max_instructions=None, max_records=2)
     assert n == 2 and by_records == picked  # same seeded record order, whichever cap
+
+
+def test_pooled_f1_sums_tuples_over_datasets():
+    def row(dataset, test, tp, pred, gold, mode="strict"):
+        return {"dataset": dataset, "test": test, "system": "s", "constrain": False, "mode": mode, "tp": tp,
+                "pred": pred, "gold": gold}
+    rows = [row("a", "one", 1, 2, 4), row("b", "one", 3, 4, 4), row("a", "all", 0, 0, 4), row("b", "all", 4, 4, 4),
+            row("a", "one", 9, 9, 9, mode="iepile")]
+    table = _pooled(rows, ["one", "all"])
+    assert table[0].startswith("## All datasets pooled") and "a, b" in table[0]
+    # one: 2·4 / (6 + 8) = 57.14; all: 2·4 / (4 + 8) = 66.67 (the iepile-mode row is not pooled)
+    assert table[4] == "| s | 57.14 (tp 4, pred 6, gold 8) | 66.67 (tp 4, pred 4, gold 8) |"
+    assert _pooled([row("a", "one", 1, 1, 1)], ["one"]) == []
 
 
 @pytest.mark.parametrize("name", ["reproduce", "finding-split", "finding-hard-negatives"])

@@ -488,6 +488,7 @@ def score_rows(lines: list[dict], dataset: str, mode: str, run: dict, confusable
     row = {"test": run["test"], "system": run["system"], "constrain": run["constrain"], "dataset": dataset,
            "task": task, "mode": mode, "records": task_result["records"], "answers": answers,
            "level": main["level"], "f1": main["f1"], "precision": main["precision"], "recall": main["recall"],
+           "tp": main["tp"], "pred": main["pred"], "gold": main["gold"],
            "levels_f1": {name: level["f1"] for name, level in levels.items()},
            "parse_failed": failed, "parse_failure_rate": round(failed / answers, 4) if answers else 0.0,
            "repaired": task_result["parse"]["repaired"],
@@ -546,6 +547,7 @@ def results_markdown(doc: dict, step: dict) -> str:
         lines += [f"- {name}: {text}" for name, text in doc["published"].items()] + [""]
     rows = doc["rows"]
     tests = list(dict.fromkeys(row["test"] for row in rows))
+    lines += _pooled(rows, tests)
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         subset = [row for row in rows if row["dataset"] == dataset]
         first = subset[0]
@@ -576,6 +578,26 @@ def results_markdown(doc: dict, step: dict) -> str:
         if any("confusable_types" in row for row in subset):
             lines += _confusable(subset)
     return "\n".join(lines) + "\n"
+
+
+def _pooled(rows: list[dict], tests: list[str]) -> list[str]:
+    """One line per system: micro F1 of the main level over every dataset's tuples pooled (strict mode), per test
+    conversion, so that a finding reads in one table before the per-dataset detail."""
+    strict = [row for row in rows if row["mode"] == "strict" and "tp" in row]
+    datasets = list(dict.fromkeys(row["dataset"] for row in strict))
+    if len(datasets) < 2:
+        return []
+    lines = [f"## All datasets pooled (strict micro F1 over {', '.join(datasets)})", "",
+             "| system | " + " | ".join(tests) + " |", "|---|" + "---|" * len(tests)]
+    for system, constrain in dict.fromkeys((row["system"], row["constrain"]) for row in strict):
+        cells = []
+        for test in tests:
+            picked = [r for r in strict if r["test"] == test and r["system"] == system and r["constrain"] == constrain]
+            tp, pred, gold = (sum(r[k] for r in picked) for k in ("tp", "pred", "gold"))
+            cells.append(f"{100 * 2 * tp / (pred + gold):.2f} (tp {tp}, pred {pred}, gold {gold})"
+                         if pred + gold else "-")
+        lines.append(f"| {system}{' +constrain' if constrain else ''} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _pivot(subset: list[dict], tests: list[str]) -> list[str]:
