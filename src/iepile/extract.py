@@ -242,11 +242,15 @@ class Extractor:
     """
 
     def __init__(self, model: Optional[str] = None, adapter: Optional[str] = None, *, template: Optional[str] = None,
-                 batch_size: int = 8, max_new_tokens: int = 256, constrain: bool = False, dtype: str = "auto",
-                 device: Optional[str] = None, split_num: Optional[int] = None, window_tokens: Optional[int] = 1024,
+                 batch_size: int = 8, max_new_tokens: int = 256, constrain: bool = False,
+                 threshold: Optional[float] = None, dtype: str = "auto", device: Optional[str] = None,
+                 split_num: Optional[int] = None, window_tokens: Optional[int] = 1024,
                  window_overlap: Optional[int] = None, generator=None):
+        from iepile.threshold import check_threshold
+
         self.model, self.adapter, self.template = model, adapter, template
-        self.settings = dict(batch_size=batch_size, max_new_tokens=max_new_tokens, constrain=constrain)
+        self.settings = dict(batch_size=batch_size, max_new_tokens=max_new_tokens, constrain=constrain,
+                             threshold=check_threshold(threshold))
         self.dtype, self.device = dtype, device
         self.split_num = split_num
         self.window_tokens, self.window_overlap = window_tokens, window_overlap

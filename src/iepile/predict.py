@@ -35,6 +35,7 @@ class PredictOptions:
     batch_size: int = 8
     max_new_tokens: int = 256
     constrain: bool = False
+    threshold: Optional[float] = None  # open a list / add an item when its probability share reaches this
     backend: str = "transformers"
     shard: Optional[str] = None
     task: Optional[str] = None  # for lines without a "task" field (constrained decoding needs it)
@@ -52,6 +53,9 @@ class PredictOptions:
             raise ValueError(f"--backend must be transformers or vllm, got {self.backend!r}")
         if self.shard is not None:
             parse_shard(self.shard)
+        from iepile.threshold import check_threshold
+
+        self.threshold = check_threshold(self.threshold)
 
 
 def parse_shard(shard: str) -> tuple[int, int]:
@@ -91,6 +95,8 @@ class GenerationStats:
     prompt_tokens: int = 0
     new_tokens: int = 0
     fallback_scans: int = 0
+    decisions: int = 0  # extract-or-stop decision points met under --threshold
+    flipped: int = 0  # of those, decided against greedy
     seconds: float = 0.0
 
 
@@ -99,9 +105,12 @@ class TransformersGenerator:
     template stop word. Works on CPU and GPU."""
 
     def __init__(self, model, tokenizer, prompt_builder, *, batch_size: int = 8, max_new_tokens: int = 256,
-                 constrain: bool = False):
+                 constrain: bool = False, threshold: Optional[float] = None):
+        from iepile.threshold import check_threshold
+
         self.model, self.tokenizer, self.prompts = model, tokenizer, prompt_builder
         self.batch_size, self.max_new_tokens, self.constrain = batch_size, max_new_tokens, constrain
+        self.threshold = check_threshold(threshold)
         self.stats = GenerationStats()
 
     @classmethod
@@ -136,7 +145,7 @@ class TransformersGenerator:
 
         started = time.perf_counter()
         input_ids, attention_mask = self._left_padded([r.prompt_ids for r in requests])
-        processors, constraint_processor = self._processors(requests)
+        processors, constraint_processor, decisions = self._processors(requests)
         budget = constraint_processor.max_new_tokens if constraint_processor else self.max_new_tokens
         with torch.inference_mode():
             output = self.model.generate(
@@ -148,6 +157,9 @@ class TransformersGenerator:
         new_tokens = output[:, input_ids.shape[1]:].tolist()
         texts = [self._decode(tokens) for tokens in new_tokens]
         self._count(requests, new_tokens, constraint_processor, time.perf_counter() - started)
+        if decisions is not None:
+            self.stats.decisions += decisions.decisions
+            self.stats.flipped += decisions.flipped
         return texts
 
     def _left_padded(self, prompts: list[list[int]]):
@@ -161,17 +173,25 @@ class TransformersGenerator:
         return ids.to(device), mask.to(device)
 
     def _processors(self, requests: Sequence[Request]):
+        """The threshold's decision processor first (it only removes the losing side of a decision), then the
+        grammar, which picks the best token it allows among what is left."""
         from transformers import LogitsProcessorList
 
+        from iepile.threshold import ListDecisionProcessor
+
+        decisions = ListDecisionProcessor(self.tokenizer, self.threshold, len(requests)) \
+            if self.threshold is not None else None
+        processors = LogitsProcessorList([decisions] if decisions else [])
         if not self.constrain:
-            return LogitsProcessorList(), None
+            return processors, None, decisions
         from iepile.constrain import ConstrainedLogitsProcessor, constraints_for
 
         constraints = constraints_for([r.task for r in requests], [r.instruction or "" for r in requests])
         processor = ConstrainedLogitsProcessor(constraints, self.tokenizer, self.prompts.eos_token_ids,
                                                self.max_new_tokens)
         processor.max_new_tokens = max(self.max_new_tokens, processor.tokens_needed())
-        return LogitsProcessorList([processor]), processor
+        processors.append(processor)
+        return processors, processor, decisions
 
     def _decode(self, tokens: list[int]) -> str:
         """New tokens up to the first stop token, without special tokens, cut at any stop word left in the text."""
@@ -201,9 +221,10 @@ class VllmGenerator:
     is served as a LoRA request. Constrained decoding is not available on this backend."""
 
     def __init__(self, model: Optional[str] = None, adapter: Optional[str] = None, *, template: Optional[str] = None,
-                 max_new_tokens: int = 256, constrain: bool = False, dtype: str = "auto", **_ignored):
-        if constrain:
-            raise ValueError("--constrain is only available with --backend transformers")
+                 max_new_tokens: int = 256, constrain: bool = False, threshold: Optional[float] = None,
+                 dtype: str = "auto", **_ignored):
+        if constrain or threshold is not None:
+            raise ValueError("--constrain and --threshold are only available with --backend transformers")
         try:
             from vllm import LLM, SamplingParams
         except ImportError:
@@ -244,7 +265,7 @@ class VllmGenerator:
 
 def load_generator(options: PredictOptions):
     settings = dict(template=options.template, max_new_tokens=options.max_new_tokens, constrain=options.constrain,
-                    dtype=options.dtype)
+                    threshold=options.threshold, dtype=options.dtype)
     if options.backend == "vllm":
         return VllmGenerator(options.model, options.adapter, **settings)
     return TransformersGenerator.load(options.model, options.adapter, device=options.device,

@@ -81,6 +81,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     dtype: str = "auto"  # auto = bf16 where the hardware supports it, else fp32
     gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile the model (inductor; on CPU it needs a C++ compiler)
     seed: int = 42
     # bookkeeping
     logging_steps: int = 10
@@ -483,6 +484,7 @@ def _training_arguments(config: TrainConfig, output: pathlib.Path, *, has_valid:
         ddp_backend="gloo" if distributed and device == "cpu" else None,
         ddp_find_unused_parameters=False if distributed else None,
         deepspeed=config.deepspeed,
+        torch_compile=config.compile,
         seed=config.seed,
         data_seed=config.seed,
         train_sampling_strategy="group_by_length" if config.batching == "grouped" else "random",

@@ -26,6 +26,9 @@ def predict_command(
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Answer length limit in tokens."),
     constrain: bool = typer.Option(False, "--constrain", help="Constrained decoding: exactly the asked keys, "
                                    "values of the task's shape, strings copied from the input."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Open a list (or add another item) when "
+                                              "the model gives that side at least this share of probability "
+                                              "(0-1; lower = more recall; default: greedy)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: answer the i-th of n contiguous blocks of "
                                         "lines (cat the shard outputs in order to merge)."),
     backend: str = typer.Option("transformers", "--backend", help="transformers (CPU/GPU) or vllm (GPU, "
@@ -42,7 +45,8 @@ def predict_command(
 
     console = Console(stderr=True)
     options = PredictOptions(model=model, adapter=adapter, template=template, batch_size=batch_size,
-                             max_new_tokens=max_new_tokens, constrain=constrain, backend=backend, shard=shard,
+                             max_new_tokens=max_new_tokens, constrain=constrain, threshold=threshold, backend=backend,
+                             shard=shard,
                              task=task, dtype=dtype, device=device, overwrite=overwrite)
     try:
         summary = predict_file(src, dst, options)
@@ -73,6 +77,9 @@ def extract_command(
     window_tokens: int = typer.Option(1024, "--window-tokens", help="Longest text window in tokens; longer texts "
                                       "are split at sentence boundaries with overlap."),
     constrain: bool = typer.Option(False, "--constrain"),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Open a list (or add another item) when "
+                                              "the model gives that side at least this share of probability "
+                                              "(0-1; lower = more recall; default: greedy)."),
     dtype: str = typer.Option("auto", "--dtype"),
     device: Optional[str] = typer.Option(None, "--device"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write JSON lines here (default: stdout)."),
@@ -89,7 +96,8 @@ def extract_command(
         if not texts:
             raise ValueError("give --text or --file")
         extractor = Extractor(model, adapter, template=template, batch_size=batch_size,
-                              max_new_tokens=max_new_tokens, constrain=constrain, dtype=dtype, device=device,
+                              max_new_tokens=max_new_tokens, constrain=constrain, threshold=threshold, dtype=dtype,
+                              device=device,
                               split_num=split_num, window_tokens=window_tokens)
         results = extractor.extract_batch(texts, labels, task=task, language=language)
     except (ValueError, OSError) as err:

@@ -48,6 +48,8 @@ def train_command(
     max_grad_norm: float = typer.Option(1.0, "--max-grad-norm"),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 where supported), bf16, fp16 or fp32."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (measured on 2 CPU cores: "
+                                 "1.2x tokens/s after a compile of several minutes; see bench/RESULTS.md)."),
     seed: int = typer.Option(42, "--seed"),
     logging_steps: int = typer.Option(10, "--logging-steps"),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Default: --save-steps."),
@@ -73,7 +75,7 @@ def train_command(
         init_adapter=init_adapter, batching=batching, batch_size=batch_size, grad_accum=grad_accum,
         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, warmup_ratio=warmup_ratio,
         lr_scheduler=lr_scheduler, weight_decay=weight_decay, max_grad_norm=max_grad_norm, dtype=dtype,
-        gradient_checkpointing=gradient_checkpointing, seed=seed, logging_steps=logging_steps,
+        gradient_checkpointing=gradient_checkpointing, compile=compile, seed=seed, logging_steps=logging_steps,
         eval_steps=eval_steps, save_steps=save_steps, save_total_limit=save_total_limit, resume=resume,
         overwrite=overwrite, progress=not quiet, deepspeed=deepspeed,
     )
