@@ -53,7 +53,8 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
     corpus = yaml.safe_load((out / "corpus" / "corpus.yaml").read_text(encoding="utf-8"))
     assert [d["name"] for d in corpus["datasets"]] == DATASETS
     for dataset in corpus["datasets"]:
-        assert all(Path(p).is_relative_to(data_dir) for p in dataset["splits"].values())
+        files = [p["file"] if isinstance(p, dict) else p for p in dataset["splits"].values()]
+        assert all(Path(p).is_relative_to(data_dir) for p in files)
     hard = {d["name"]: d.get("hard_negative_dataset") for d in corpus["datasets"]}
     assert hard["conll04"] == "conll04" and hard["PHEE"] == "PHEE" and hard["CoNLL2003"] == "CoNLL2003"
 

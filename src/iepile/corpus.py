@@ -25,6 +25,22 @@ Manifest (YAML; paths are relative to the manifest file)::
         max_records: {train: 5000}
         label_map: {organisation: organization}
         read: {no_relation: [unknown]}
+        answer_tokens: 60000     # this dataset's cap on training answer tokens (null: no cap)
+      - name: DuEE1.0           # a dataset with one labelled file: disjoint parts of it as splits
+        splits: {train: {file: duee/dev.json, part: [0.0, 0.7]}, test: {file: duee/dev.json, part: [0.7, 1.0]}}
+    balance: {answer_tokens: 120000, max_empty_share: 0.3}   # defaults for every dataset's training split
+
+Balancing is by **answer tokens**, not records: a dataset whose answers are long (event extraction: every role of
+every event) would otherwise make most of what the model learns to write, and a dataset with short answers would
+hardly be learnt. A dataset over its cap keeps a seeded random subset of its training instructions whose answers
+fit the cap (so its share of empty answers stays what it was). Before that, ``max_empty_share`` drops a seeded
+subset of the empty answers (instructions with nothing to extract) down to that share. The manifest and the cards state the tokens before
+and after, the share of empty answers, and the mix per dataset and task. Tokens are those of ``tokenizer``
+(``default``: the default model's), else words and CJK characters.
+
+A split given as ``{file, part: [lo, hi]}`` keeps the records whose hash of (dataset name, text) falls in
+``[lo, hi)``: parts of one file are disjoint, do not depend on the seed or the order of the file, and a text that
+occurs twice is always on one side.
 """
 
 from __future__ import annotations
@@ -43,8 +59,9 @@ from iepile.schema import Schema, load_schema
 
 DATASET_KEYS = {"name", "format", "task", "language", "splits", "schema", "split_num", "neg_ratio", "max_neg_per_pos",
                 "random_sort", "hard_negatives", "hard_negative_dataset", "max_records", "label_map", "read",
-                "clean", "clean_splits"}
-TOP_KEYS = {"seed", "output", "tokenizer", "clean", "datasets", "work"}
+                "clean", "clean_splits", "answer_tokens", "max_empty_share"}
+TOP_KEYS = {"seed", "output", "tokenizer", "clean", "datasets", "work", "balance"}
+BALANCE_KEYS = {"answer_tokens", "max_empty_share"}
 
 
 class ManifestError(ValueError):
@@ -63,6 +80,7 @@ class DatasetSpec:
     language: str
     splits: dict[str, Path]
     options: dict = field(default_factory=dict)
+    parts: dict[str, tuple[float, float]] = field(default_factory=dict)  # split → [lo, hi) of the text hash
 
 
 @dataclass
@@ -73,6 +91,11 @@ class Manifest:
     clean: Any
     datasets: list[DatasetSpec]
     base: Path
+    balance: dict = field(default_factory=dict)
+
+    def balance_setting(self, spec: DatasetSpec, key: str) -> Any:
+        """The dataset's own ``answer_tokens`` / ``max_empty_share`` (null: no cap), else the ``balance`` default."""
+        return spec.options[key] if key in spec.options else self.balance.get(key)
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -95,9 +118,24 @@ def load_manifest(path: str | Path) -> Manifest:
         names.add(spec.name)
         datasets.append(spec)
     tokenizer = doc.get("tokenizer")
-    return Manifest(seed=int(doc.get("seed", 42)), output=base / doc.get("output", "corpus"),
-                    tokenizer=str(base / tokenizer) if tokenizer else None, clean=doc.get("clean", {}),
-                    datasets=datasets, base=base)
+    if tokenizer and tokenizer != "default":
+        tokenizer = str(base / tokenizer)
+    balance = doc.get("balance") or {}
+    if not isinstance(balance, dict) or set(balance) - BALANCE_KEYS:
+        raise ManifestError(f"{where}: balance must be a mapping with key(s) {sorted(BALANCE_KEYS)}")
+    manifest = Manifest(seed=int(doc.get("seed", 42)), output=base / doc.get("output", "corpus"),
+                        tokenizer=tokenizer or None, clean=doc.get("clean", {}), datasets=datasets, base=base,
+                        balance=balance)
+    for spec in datasets:
+        cap, share = (manifest.balance_setting(spec, k) for k in ("answer_tokens", "max_empty_share"))
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise ManifestError(f"{where}: dataset {spec.name}: answer_tokens must be a positive integer or null, "
+                                f"not {cap!r}")
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))
+                                  or not 0 <= share <= 1):
+            raise ManifestError(f"{where}: dataset {spec.name}: max_empty_share must be a number in [0, 1] or "
+                                f"null, not {share!r}")
+    return manifest
 
 
 def _dataset(item: Any, base: Path, where: str) -> DatasetSpec:
@@ -114,16 +152,46 @@ def _dataset(item: Any, base: Path, where: str) -> DatasetSpec:
     splits = item["splits"]
     if not isinstance(splits, dict) or not splits:
         raise ManifestError(f"{where}: splits must map split names to files")
-    paths = {name: base / p for name, p in splits.items()}
-    for name, p in paths.items():
-        if not p.exists():
-            raise ManifestError(f"{where}: split {name!r}: file not found: {p}")
+    paths, parts = {}, {}
+    for name, value in splits.items():
+        paths[name], part = _split_source(value, f"{where}: split {name!r}")
+        if part:
+            parts[name] = part
+        if not (base / paths[name]).exists():
+            raise ManifestError(f"{where}: split {name!r}: file not found: {base / paths[name]}")
+        paths[name] = base / paths[name]
+    _check_disjoint(paths, parts, where)
     options = {k: v for k, v in item.items() if k not in ("name", "format", "task", "language", "splits")}
     for key in ("schema", "hard_negatives"):
         if options.get(key):
             options[key] = str(base / options[key])
     return DatasetSpec(str(item["name"]), item["format"], str(item["task"]).upper(), item.get("language", "en"),
-                       paths, options)
+                       paths, options, parts)
+
+
+def _split_source(value: Any, where: str) -> tuple[str, Optional[tuple[float, float]]]:
+    """A split's file, and its ``part`` when it is given as ``{file, part: [lo, hi]}``."""
+    if isinstance(value, (str, Path)):
+        return str(value), None
+    if not isinstance(value, dict) or set(value) != {"file", "part"}:
+        raise ManifestError(f"{where}: expected a file name or a mapping {{file, part: [lo, hi]}}")
+    part = value["part"]
+    if (not isinstance(part, list) or len(part) != 2 or not all(isinstance(x, (int, float)) for x in part)
+            or not 0 <= part[0] < part[1] <= 1):
+        raise ManifestError(f"{where}: part must be [lo, hi] with 0 <= lo < hi <= 1, not {part!r}")
+    return str(value["file"]), (float(part[0]), float(part[1]))
+
+
+def _check_disjoint(paths: dict[str, Path], parts: dict[str, tuple[float, float]], where: str) -> None:
+    """Two splits read from one file must take disjoint parts of it (else test records leak into train)."""
+    names = list(paths)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if paths[a].resolve() != paths[b].resolve():
+                continue
+            pa, pb = parts.get(a, (0.0, 1.0)), parts.get(b, (0.0, 1.0))
+            if pa[0] < pb[1] and pb[0] < pa[1]:
+                raise ManifestError(f"{where}: splits {a!r} and {b!r} read overlapping parts of {paths[a]}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -155,6 +223,59 @@ def _cap(path: Path, limit: Optional[int], rng: random.Random) -> int:
     keep = sorted(rng.sample(range(len(lines)), limit))
     path.write_text("".join(lines[i] for i in keep), encoding="utf-8")
     return limit
+
+
+def text_part(dataset: str, text: str) -> float:
+    """Where a record falls in [0, 1): a hash of dataset name and text (independent of seed and file order)."""
+    digest = hashlib.sha256(f"{dataset}\0{text}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+
+def _keep_part(path: Path, dataset: str, part: tuple[float, float]) -> int:
+    """Keep the records of ``path`` whose :func:`text_part` lies in ``[lo, hi)``; returns the number kept."""
+    lo, hi = part
+    kept = [line for line in _lines(path) if lo <= text_part(dataset, json.loads(line).get("text", "")) < hi]
+    path.write_text("".join(kept), encoding="utf-8")
+    return len(kept)
+
+
+def _cap_empty_share(path: Path, share: float, rng: random.Random) -> dict:
+    """Keep a seeded random subset of the empty answers (nothing to extract) so that they are at most ``share`` of
+    the instructions. IEPile asks every schema group of every record, so a dataset with many labels (DuEE: 65
+    event types in 16 groups) is 93 % empty answers, and a short run learns to answer nothing; dropping empty
+    groups altogether (``max_neg_per_pos``) teaches the opposite, since at test time most groups are empty."""
+    lines = _lines(path)
+    empty = [i for i, line in enumerate(lines) if _empty_output(json.loads(line)["output"])]
+    filled = len(lines) - len(empty)
+    limit = len(empty) if share >= 1 else int(share * filled / (1 - share))
+    summary = {"max_empty_share": share, "empty_before": len(empty), "instructions_before": len(lines)}
+    if len(empty) <= limit:
+        return {**summary, "empty_after": len(empty), "instructions_after": len(lines)}
+    dropped = set(empty) - set(rng.sample(empty, limit))
+    path.write_text("".join(line for i, line in enumerate(lines) if i not in dropped), encoding="utf-8")
+    return {**summary, "empty_after": limit, "instructions_after": len(lines) - len(dropped)}
+
+
+def _cap_answer_tokens(path: Path, cap: int, counter: "TokenCounter", rng: random.Random) -> dict:
+    """Keep a seeded random subset of the training instructions whose answers sum to at most ``cap`` tokens (in
+    file order). Instructions are drawn in a seeded order and kept while they fit, so the shares of empty and
+    non-empty answers stay those of the whole file in expectation."""
+    lines = _lines(path)
+    lengths = counter.lengths([json.loads(line)["output"] for line in lines])
+    total = sum(lengths)
+    summary = {"cap": cap, "before": total, "instructions_before": len(lines)}
+    if total <= cap:
+        return {**summary, "after": total, "instructions_after": len(lines)}
+    order = list(range(len(lines)))
+    rng.shuffle(order)
+    keep, used = [], 0
+    for i in order:
+        if used + lengths[i] <= cap:
+            keep.append(i)
+            used += lengths[i]
+    keep.sort()
+    path.write_text("".join(lines[i] for i in keep), encoding="utf-8")
+    return {**summary, "after": used, "instructions_after": len(keep)}
 
 
 def merge_schemas(schemas: Iterable[Schema]) -> Schema:
@@ -225,7 +346,20 @@ def _convert(spec: DatasetSpec, split: str, src: Path, dst: Path, schema_path: P
     return result.get("statistics", result)
 
 
-def _dataset_build(spec: DatasetSpec, manifest: Manifest, work_root: Path) -> dict:
+def _balance(spec: DatasetSpec, manifest: Manifest, path: Path, counter: "TokenCounter") -> dict:
+    """The training instructions' caps, empty share first (then the token cap keeps that share)."""
+    report = {}
+    share = manifest.balance_setting(spec, "max_empty_share")
+    if share is not None:
+        report["empty_share_cap"] = _cap_empty_share(path, float(share), _rng(manifest.seed, spec.name, "empty"))
+    cap = manifest.balance_setting(spec, "answer_tokens")
+    if cap is not None:
+        report["answer_token_cap"] = _cap_answer_tokens(path, int(cap), counter,
+                                                        _rng(manifest.seed, spec.name, "answer-tokens"))
+    return report
+
+
+def _dataset_build(spec: DatasetSpec, manifest: Manifest, work_root: Path, counter: "TokenCounter") -> dict:
     work = work_root / spec.name
     work.mkdir(parents=True, exist_ok=True)
     report: dict = {"name": spec.name, "format": spec.format, "task": spec.task, "language": spec.language,
@@ -233,6 +367,9 @@ def _dataset_build(spec: DatasetSpec, manifest: Manifest, work_root: Path) -> di
     schemas = []
     for split, src in spec.splits.items():
         stats, schema = _import(spec, split, src, work)
+        if split in spec.parts:
+            stats["part"] = list(spec.parts[split])
+            stats["records_in_part"] = _keep_part(work / f"{split}.records.json", spec.name, spec.parts[split])
         report["splits"][split] = {"import": stats}
         schemas.append(schema)
     schema = load_schema(spec.options["schema"]) if spec.options.get("schema") else merge_schemas(schemas)
@@ -250,6 +387,8 @@ def _dataset_build(spec: DatasetSpec, manifest: Manifest, work_root: Path) -> di
             dst = manifest.output / "test" / spec.name / f"{split}.json"
             dst.parent.mkdir(parents=True, exist_ok=True)
         entry["convert"] = _convert(spec, split, work / f"{split}.records.json", dst, schema_path, manifest.seed)
+        if split == "train":
+            entry.update(_balance(spec, manifest, dst, counter))
         entry["output_sha256"] = _sha256(dst)
     report["schema_sha256"] = hashlib.sha256(schema.to_lines().encode()).hexdigest()
     return report
@@ -288,15 +427,17 @@ def build(manifest_path: str | Path, output: Optional[str | Path] = None, keep_w
     out = manifest.output
     out.mkdir(parents=True, exist_ok=True)
     work_root = out / "_work"
-    reports = [_dataset_build(spec, manifest, work_root) for spec in manifest.datasets]
+    counter = TokenCounter(manifest.tokenizer)
+    reports = [_dataset_build(spec, manifest, work_root, counter) for spec in manifest.datasets]
     train_files = [work_root / spec.name / "train.instructions.json" for spec in manifest.datasets
                    if "train" in spec.splits]
-    combined = {"seed": manifest.seed, "datasets": reports,
+    combined = {"seed": manifest.seed, "balance": manifest.balance, "tokenizer": counter.name, "datasets": reports,
                 "train": _shuffle_train(train_files, out / "train.json", manifest.seed)}
+    combined["train"]["mix"] = training_mix(out / "train.json", counter)
     cards = out / "cards"
     cards.mkdir(exist_ok=True)
     for spec, report in zip(manifest.datasets, reports):
-        card = dataset_card(spec, report, work_root / spec.name, out, manifest.tokenizer)
+        card = dataset_card(spec, report, work_root / spec.name, out, counter)
         (cards / f"{spec.name}.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
         (cards / f"{spec.name}.md").write_text(card_markdown(card), encoding="utf-8")
@@ -318,6 +459,10 @@ class TokenCounter:
     def __init__(self, tokenizer: Optional[str] = None):
         self.name = tokenizer or "words+cjk-chars"
         self.tokenizer = None
+        if tokenizer == "default":
+            from iepile.modeling.loading import default_model_path
+
+            self.name, tokenizer = "default", str(default_model_path())
         if tokenizer:
             import os
 
@@ -387,7 +532,9 @@ def file_stats(path: str | Path, counter: Optional[TokenCounter] = None) -> dict
     out["schema_items"] = percentiles([_schema_size(r["instruction"]) for r in rows])
     out["instruction_tokens"] = percentiles(counter.lengths([r["instruction"] for r in rows]))
     if kind == "train":
-        out["output_tokens"] = percentiles(counter.lengths([r["output"] for r in rows]))
+        output_lengths = counter.lengths([r["output"] for r in rows])
+        out["output_tokens"] = percentiles(output_lengths)
+        out["answer_tokens_total"] = sum(output_lengths)
         out["empty_outputs"] = sum(1 for r in rows if _empty_output(r["output"]))
     else:
         out["records"] = len({(r.get("source"), r.get("id"), r.get("record_index")) for r in rows})
@@ -411,8 +558,29 @@ def _empty_output(output: str) -> bool:
     return isinstance(value, dict) and all(not v for v in value.values())
 
 
-def dataset_card(spec: DatasetSpec, report: dict, work: Path, out: Path, tokenizer: Optional[str]) -> dict:
-    counter = TokenCounter(tokenizer)
+def training_mix(path: Path, counter: TokenCounter) -> dict:
+    """What the model learns to write: answer tokens and the share of empty answers per dataset and per task."""
+    rows = [json.loads(line) for line in _lines(path)]
+    lengths = counter.lengths([r["output"] for r in rows])
+    empties = [_empty_output(r["output"]) for r in rows]
+    total = sum(lengths)
+
+    def summary(selected: list[int]) -> dict:
+        tokens = sum(lengths[i] for i in selected)
+        return {"instructions": len(selected), "answer_tokens": tokens,
+                "answer_token_share": round(tokens / max(1, total), 4),
+                "empty_share": round(sum(empties[i] for i in selected) / max(1, len(selected)), 4)}
+
+    def per(key: str) -> dict:
+        members: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            members.setdefault(str(row.get(key, "?")), []).append(i)
+        return {name: summary(selected) for name, selected in sorted(members.items())}
+
+    return {**summary(list(range(len(rows)))), "per_dataset": per("source"), "per_task": per("task")}
+
+
+def dataset_card(spec: DatasetSpec, report: dict, work: Path, out: Path, counter: TokenCounter) -> dict:
     card: dict = {"name": spec.name, "task": spec.task, "language": spec.language, "format": spec.format,
                   "schema_sha256": report["schema_sha256"], "splits": {}}
     for split in spec.splits:
@@ -421,6 +589,9 @@ def dataset_card(spec: DatasetSpec, report: dict, work: Path, out: Path, tokeniz
         converted = work / "train.instructions.json" if split == "train" else out / "test" / spec.name / f"{split}.json"
         card["splits"][split] = {"read": {k: entry["import"][k] for k in ("records", "entities", "relations",
                                                                           "events", "arguments", "rejected")},
+                                 "part": entry["import"].get("part"),
+                                 "empty_share_cap": entry.get("empty_share_cap"),
+                                 "answer_token_cap": entry.get("answer_token_cap"),
                                  "removed_by_clean": (entry["clean"] or {}).get("removed", {}),
                                  "records": records, "instructions": file_stats(converted, counter)}
     return card
@@ -438,8 +609,19 @@ def card_markdown(card: dict) -> str:
                   f"- instructions: {ins.get('lines', 0)}; schema items per instruction: {ins.get('schema_items')}",
                   f"- text tokens: {rec.get('text_tokens')}",
                   f"- instruction tokens ({ins.get('tokenizer')}): {ins.get('instruction_tokens')}"]
+        if entry.get("part"):
+            lines.append(f"- part of the file: {entry['part']} (hash of dataset name and text)")
         if "output_tokens" in ins:
-            lines.append(f"- output tokens: {ins['output_tokens']}; empty outputs: {ins['empty_outputs']}")
+            lines.append(f"- answer tokens: {ins['answer_tokens_total']} (per answer {ins['output_tokens']}); "
+                         f"empty answers: {ins['empty_outputs']} ({ins['empty_outputs'] / max(1, ins['lines']):.0%})")
+        if entry.get("empty_share_cap"):
+            cap = entry["empty_share_cap"]
+            lines.append(f"- empty answers capped at {cap['max_empty_share']:.0%} of the instructions: "
+                         f"{cap['empty_before']} → {cap['empty_after']} empty answers")
+        if entry.get("answer_token_cap"):
+            cap = entry["answer_token_cap"]
+            lines.append(f"- answer-token cap {cap['cap']}: {cap['before']} → {cap['after']} tokens, "
+                         f"{cap['instructions_before']} → {cap['instructions_after']} instructions")
         lines += ["", "| label | count |", "|---|---|"]
         lines += [f"| {label} | {n} |" for label, n in list(rec.get("label_distribution", {}).items())[:50]]
         lines.append("")

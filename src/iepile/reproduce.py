@@ -23,10 +23,11 @@ Step kinds:
     ``manifest`` (an ``iepile build`` manifest, relative to the recipe) with ``manifest_data_root`` (the data root as
     that manifest writes it): every dataset path under it is moved under ``--data``. ``datasets`` keeps a subset,
     ``all`` sets keys on every dataset, ``overrides: {dataset: {key: value}}`` on one (``null`` removes a key),
-    ``clean`` replaces the manifest's clean options.
+    ``clean``, ``tokenizer`` and ``balance`` replace the manifest's (answer-token balancing: :mod:`iepile.corpus`).
 ``train``
-    ``corpus`` (a build step), ``config`` (:class:`iepile.train.TrainConfig` fields; ``max_steps`` is multiplied by
-    ``--budget-scale``), ``max_minutes`` (a wall-clock cap: training stops at the next step after it, recorded).
+    ``corpus`` (a build step), ``config`` (:class:`iepile.train.TrainConfig` fields; ``max_steps``, or ``epochs``
+    when no ``max_steps`` is given, is multiplied by ``--budget-scale``), ``max_minutes`` (a wall-clock cap:
+    training stops at the next step after it, recorded).
 ``sample``
     ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
     scaled by ``--budget-scale``). Whole records are drawn (the scorer counts every gold item of a record), in a
@@ -266,7 +267,7 @@ class Runner:
                     item.pop(k, None)
                 else:
                     item[k] = v
-            item["splits"] = {s: self._data_path(manifest_path.parent, p, written_root)
+            item["splits"] = {s: self._split_path(manifest_path.parent, p, written_root)
                               for s, p in item["splits"].items()}
             for k in ("schema", "hard_negatives"):
                 if item.get(k):
@@ -277,8 +278,12 @@ class Runner:
         doc = {**doc, "datasets": datasets, "output": str(folder / "corpus"), "seed": self.seed}
         if "clean" in step:
             doc["clean"] = step["clean"]
-        if doc.get("tokenizer"):
+        if "tokenizer" in step:
+            doc["tokenizer"] = step["tokenizer"]
+        elif doc.get("tokenizer") and doc["tokenizer"] != "default":
             doc["tokenizer"] = str((manifest_path.parent / doc["tokenizer"]).resolve())
+        if "balance" in step:
+            doc["balance"] = step["balance"]
         resolved = folder / "corpus.yaml"
         resolved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         combined = build(resolved)
@@ -292,6 +297,11 @@ class Runner:
                 "train_lines": combined["train"]["lines"], "tests": tests,
                 "tasks": {item["name"]: str(item["task"]).upper() for item in datasets},
                 "languages": {item["name"]: item.get("language", "en") for item in datasets}}
+
+    def _split_path(self, base: Path, value: Any, written_root: Path) -> Any:
+        if isinstance(value, dict):  # {file, part}
+            return {**value, "file": self._data_path(base, value["file"], written_root)}
+        return self._data_path(base, value, written_root)
 
     def _data_path(self, base: Path, value: str, written_root: Path) -> str:
         if str(value).startswith("${data}"):
@@ -309,6 +319,8 @@ class Runner:
         corpus = self.results[step["corpus"]]
         settings = dict(step.get("config") or {})
         settings["max_steps"] = _scaled(settings.get("max_steps", -1), self.scale)
+        if settings["max_steps"] < 0 and self.scale != 1:  # an epoch-bounded run: a quick run trains on a fraction
+            settings["epochs"] = float(settings.get("epochs", 1.0)) * self.scale
         run_dir = folder / "run"
         has_checkpoint = any((run_dir / "checkpoints").glob("checkpoint-*"))
         config = TrainConfig(train_file=corpus["train"], output_dir=str(run_dir), model=self.model,
@@ -317,13 +329,14 @@ class Runner:
         deadline = _Deadline(float(step["max_minutes"]) * 60 * self.scale if step.get("max_minutes") else None)
         if has_checkpoint:
             self.log(f"   resuming from the last checkpoint in {run_dir / 'checkpoints'}")
-        self.log(f"   LoRA fine-tune: {config.max_steps} steps × batch {config.batch_size}×{config.grad_accum}"
+        self.log(f"   {'LoRA' if config.finetuning == 'lora' else 'full'} fine-tune: {config.max_steps} steps × batch {config.batch_size}×{config.grad_accum}"
                  + (f", stops after {deadline.seconds / 60:.0f} min" if deadline.seconds else ""))
         result = train(config, callbacks=[deadline.callback()])
         tps = result.tokens_seen / result.train_seconds if result.train_seconds else 0.0
         self.log(f"   trained {result.global_step} steps, {result.tokens_seen} tokens in {result.train_seconds:.0f} s "
                  f"({tps:.0f} tokens/s); loss {result.train_loss}")
-        return {"adapter": result.saved_dir, "global_step": result.global_step, "max_steps": config.max_steps,
+        return {"saved_dir": result.saved_dir, "finetuning": config.finetuning, "global_step": result.global_step,
+                "max_steps": config.max_steps,
                 "stopped_by_time_cap": deadline.hit, "train_loss": result.train_loss, "tokens_seen": result.tokens_seen,
                 "train_seconds": round(result.train_seconds, 1), "tokens_per_second": round(tps, 1),
                 "examples": result.data_report["train"].get("examples")}
@@ -355,12 +368,12 @@ class Runner:
         systems = step.get("systems") or {"base": None}
         for test in step["tests"]:
             for system, train_step in systems.items():
-                adapter = self.results[train_step]["adapter"] if train_step else None
+                model, adapter = self._system_model(train_step)
                 for constrain in step.get("constrain", [False]):
                     label = f"{system}{'+constrain' if constrain else ''}"
                     dst = folder / test / f"{system}{'-constrained' if constrain else ''}.json"
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                    options = PredictOptions(model=self.model, adapter=adapter, constrain=bool(constrain),
+                    options = PredictOptions(model=model, adapter=adapter, constrain=bool(constrain),
                                              progress=self.progress, **(step.get("options") or {}))
                     self.log(f"   {test}: {label}")
                     summary = predict_file(self.results[test]["file"], dst, options)
@@ -369,6 +382,15 @@ class Runner:
                                  "seconds": round(summary.seconds, 1),
                                  "instructions_per_second": round(summary.instructions_per_second, 3)})
         return {"runs": runs, "options": step.get("options") or {}}
+
+    def _system_model(self, train_step: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+        """(model, adapter) of a system: the base model, base + a trained adapter, or a fully fine-tuned model."""
+        if not train_step:
+            return self.model, None
+        trained = self.results[train_step]
+        if trained.get("finetuning", "lora") == "full":
+            return trained["saved_dir"], None
+        return self.model, trained["saved_dir"]
 
     # -- report -------------------------------------------------------------------------------------------------------
     def step_report(self, step: dict, folder: Path) -> dict:
