@@ -329,7 +329,9 @@ class Runner:
         deadline = _Deadline(float(step["max_minutes"]) * 60 * self.scale if step.get("max_minutes") else None)
         if has_checkpoint:
             self.log(f"   resuming from the last checkpoint in {run_dir / 'checkpoints'}")
-        self.log(f"   {'LoRA' if config.finetuning == 'lora' else 'full'} fine-tune: {config.max_steps} steps × batch {config.batch_size}×{config.grad_accum}"
+        length = f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.epochs:g} epoch(s)"
+        self.log(f"   {'LoRA' if config.finetuning == 'lora' else 'full'} fine-tune: {length} × batch "
+                 f"{config.batch_size}×{config.grad_accum}"
                  + (f", stops after {deadline.seconds / 60:.0f} min" if deadline.seconds else ""))
         result = train(config, callbacks=[deadline.callback()])
         tps = result.tokens_seen / result.train_seconds if result.train_seconds else 0.0
