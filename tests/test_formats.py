@@ -349,6 +349,32 @@ def test_wikievents(tmp_path):
     assert assert_offsets(records) == 5
 
 
+@needs_data
+def test_fewrel_real_file_with_relation_names():
+    path = DATA / "en/re/fewrel/val_wiki.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    names = {pid: value[0] for pid, value in json.loads((path.parent / "pid2name.json").read_text()).items()}
+    records, stats = read_all(path, "fewrel")
+    assert len(records) == sum(len(v) for v in raw.values()) == 11200 and stats.rejected == 0
+    assert {r["relation"][0]["relation"] for r in records} == {names[pid] for pid in raw}
+    assert "spouse" in {r["relation"][0]["relation"] for r in records}
+    first = raw["P177"][0]
+    head = " ".join(first["tokens"][i] for i in first["h"][2][0])
+    assert records[0]["relation"][0]["head"] == head and records[0]["id"] == "P177[0]"
+    assert assert_offsets(records) == 2 * 11200
+
+
+def test_fewrel_without_names_and_bad_items(tmp_path):
+    data = {"P26": [{"tokens": ["Ann", "married", "Bob", "."], "h": ["ann", "Q1", [[0]]], "t": ["bob", "Q2", [[2]]]},
+                    {"tokens": ["x"], "h": ["x", "Q3", [[5]]], "t": ["x", "Q3", [[0]]]}]}
+    path = write(tmp_path, "val.json", json.dumps(data))
+    with pytest.raises(RecordError, match=r"P26\[1\]\.h: token indices outside"):
+        read_all(path, "fewrel")
+    records, stats = read_all(path, "fewrel", on_error="skip")
+    assert [(r["head"], r["relation"], r["tail"]) for r in records[0]["relation"]] == [("Ann", "P26", "Bob")]
+    assert stats.rejected == 1 and any("Wikidata ids" in note for note in stats.notes)
+
+
 def test_unknown_format_and_task(tmp_path):
     with pytest.raises(FormatError, match="unknown format"):
         read_all(tmp_path / "x", "xml")

@@ -27,9 +27,17 @@ TINY = {
     "train.config.batch_size": 2,
     "train.config.save_steps": 2,
     "train.config.logging_steps": 1,
+    "dev.max_instructions": 3,
+    "tune.thresholds": [0.05],
+    "tune.options": {"batch_size": 8, "max_new_tokens": 8},
     "test.max_instructions": 4,
     "predict.options": {"batch_size": 8, "max_new_tokens": 8},
+    "zeroshot-test.max_instructions": 2,
+    "zeroshot-predict.options": {"batch_size": 8, "max_new_tokens": 8},
 }
+ZERO_SHOT = ["CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics", "CrossNER_science",
+             "FewRel", "RAMS", "WikiEvents"]
+ZERO_SHOT_FOLDERS = ("crossner_", "fewrel", "rams", "wikievents")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -65,27 +73,50 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
         assert counts["records"] >= 1
         assert counts["instructions"] <= 4 or counts["records"] == 1
 
-    # 2 systems × 2 decoding modes, each a finished answer file
+    # the threshold, tuned on the dev sample: greedy and 0.05 scored per dataset, a precision/recall plot each
+    tune = first["results"]["tune"]
+    assert tune["threshold"] in (None, 0.05)
+    assert {(p["dataset"], p["threshold"]) for p in tune["points"]} == {(d, t) for d in DATASETS for t in (None, 0.05)}
+    assert all((out / "results" / f"pr-{d}.png").read_bytes().startswith(b"\x89PNG") for d in DATASETS)
+    dev_lines = (out / "dev" / "test.json").read_text(encoding="utf-8")
+    test_lines = (out / "test" / "test.json").read_text(encoding="utf-8")
+    assert not set(dev_lines.splitlines()) & set(test_lines.splitlines())  # tuned on dev, never on test
+
+    # 2 systems × 2 decoding modes (and the fine-tuned one at its tuned threshold), each a finished answer file
     runs = first["results"]["predict"]["runs"]
-    assert {(r["system"], r["constrain"]) for r in runs} == {("base", False), ("base", True), ("finetuned", False),
-                                                             ("finetuned", True)}
+    tuned = [] if tune["threshold"] is None else [("finetuned@0.05", False), ("finetuned@0.05", True)]
+    assert sorted((r["system"], r["constrain"]) for r in runs) == sorted(
+        [("base", False), ("base", True), ("finetuned", False), ("finetuned", True), *tuned])
+    systems = len(runs) // 2
 
     results = json.loads((out / "results" / "results.json").read_text(encoding="utf-8"))
     assert results["commit"] and results["machine"]["nproc"] >= 1 and results["machine"]["date"]
     rows = results["rows"]
     for dataset in DATASETS:
         mine = [r for r in rows if r["dataset"] == dataset]
-        assert len(mine) == 4 * 2  # systems × constrain × modes
+        assert len(mine) == systems * 2 * 2  # systems × constrain × modes
         for row in mine:
             for key in ("f1", "parse_failure_rate", "hallucination_rate"):
                 assert isinstance(row[key], float) and 0 <= row[key] <= 100
     # constrained decoding always yields parseable answers
     assert all(r["parse_failure_rate"] == 0 for r in rows if r["constrain"] and r["mode"] == "strict")
     markdown = (out / "results" / "results.md").read_text(encoding="utf-8")
+    assert "## Threshold tuned on dev" in markdown and "](pr-PHEE.png)" in markdown
+    html = (out / "results" / "results.html").read_text(encoding="utf-8")
+    assert "<table>" in html and 'src="pr-PHEE.png"' in html
     for dataset in DATASETS:
         assert f"## {dataset} (" in markdown
     assert "Published" in markdown and "about 93" in markdown and results["commit"] in markdown
     assert "## All datasets pooled" in markdown
+
+    # the zero-shot table: every unseen dataset, both systems, labels in natural language
+    zero = json.loads((out / "zeroshot-results" / "results.json").read_text(encoding="utf-8"))
+    assert {r["dataset"] for r in zero["rows"]} == set(ZERO_SHOT)
+    assert {r["system"] for r in zero["rows"]} == {"base", "finetuned"}
+    asked = (out / "zeroshot-corpus" / "corpus" / "test" / "CrossNER_AI" / "test.json").read_text(encoding="utf-8")
+    assert "programming language" in asked and "programlang" not in asked
+    fewrel = (out / "zeroshot-corpus" / "corpus" / "test" / "FewRel" / "test.json").read_text(encoding="utf-8")
+    assert "spouse" in fewrel and "P26" not in fewrel
 
     second = run_recipe(RECIPE, **kwargs)
     assert set(second["status"].values()) == {"cached"}
@@ -126,3 +157,14 @@ def test_pooled_f1_sums_tuples_over_datasets():
 def test_recipes_load(name):
     recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
     assert recipe["steps"][-1]["kind"] == "report"
+
+
+@pytest.mark.parametrize("manifest", sorted((REPO / "recipes").glob("corpus-*.yaml")), ids=lambda p: p.name)
+def test_zero_shot_sets_are_never_trained_on(manifest):
+    """The four zero-shot sets measure generalisation: no recipe may put them in a training split."""
+    doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    for dataset in doc["datasets"]:
+        for split, source in dataset["splits"].items():
+            path = source["file"] if isinstance(source, dict) else source
+            if any(folder in str(path) for folder in ZERO_SHOT_FOLDERS):
+                assert split != "train", f"{manifest.name}: {dataset['name']} trains on a zero-shot set"

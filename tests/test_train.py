@@ -19,7 +19,7 @@ import torch
 from iepile.modeling.loading import load_model_and_tokenizer, load_tokenizer
 from iepile.modeling.prompts import PromptBuilder
 from iepile.modeling.tiny import build_tiny_model
-from iepile.train import SupervisedCollator, TrainConfig, encode_rows, read_rows, train
+from iepile.train import SupervisedCollator, TokenBudgetBatchSampler, TrainConfig, encode_rows, read_rows, train
 
 CONLL_TYPES = ["location", "misc", "organisation", "person"]
 
@@ -212,6 +212,37 @@ def test_gradient_accumulation_equals_a_bigger_batch(train_tiny_model, train_con
 
 class SimulatedCrash(RuntimeError):
     pass
+
+
+def test_token_budget_batches_cover_every_example_within_the_cap():
+    lengths = [7, 300, 12, 700, 150, 150, 40, 699, 3, 512, 90, 91] * 5
+    sampler = TokenBudgetBatchSampler(lengths, max_tokens=1024, max_examples=8, seed=1)
+    epoch0 = list(sampler)
+    assert sorted(i for batch in epoch0 for i in batch) == list(range(len(lengths)))  # each example once
+    for batch in epoch0:
+        assert len(batch) <= 8 and len(batch) * max(lengths[i] for i in batch) <= 1024
+    assert len(sampler) == len(epoch0)
+    assert epoch0 == list(TokenBudgetBatchSampler(lengths, 1024, 8, seed=1))  # seeded
+    sampler.set_epoch(1)
+    epoch1 = list(sampler)
+    assert epoch1 != epoch0 and sorted(map(tuple, epoch1)) == sorted(map(tuple, epoch0))  # reordered, same batches
+    with pytest.raises(ValueError, match="at least cutoff_len"):
+        TrainConfig(train_file="x", output_dir="y", batch_tokens=100, cutoff_len=256).validate()
+
+
+def test_token_budget_training_resumes_with_the_same_batches(train_tiny_model, train_conll_files, tmp_path):
+    train_file = write_jsonl(tmp_path / "rows.jsonl", read_rows(train_conll_files[0])[:24])
+    settings = dict(max_steps=4, save_steps=2, batch_size=16, batch_tokens=256, record_batches=True)
+    reference = train(tiny_config(train_tiny_model, train_file, tmp_path / "reference", **settings))
+    batches = json.loads((tmp_path / "reference" / "batches-rank0.json").read_text())
+    assert len(batches) < 4 * 16  # the token cap, not batch_size, decided the batch sizes
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(SimulatedCrash):
+        train(tiny_config(train_tiny_model, train_file, crashed, **settings), callbacks=[crash_after_saving(2)])
+    resumed = train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **settings))
+    assert resumed.global_step == reference.global_step == 4
+    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
 
 
 def crash_after_saving(step: int):

@@ -106,7 +106,7 @@ def load_manifest(path: str | Path) -> Manifest:
     where = str(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), list) or not doc["datasets"]:
         raise ManifestError(f"{where}: expected a mapping with a non-empty 'datasets' list")
-    unknown = set(doc) - TOP_KEYS
+    unknown = {key for key in set(doc) - TOP_KEYS if not str(key).startswith("x-")}  # x-: YAML anchor holders
     if unknown:
         raise ManifestError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
     base = path.resolve().parent

@@ -209,7 +209,7 @@ class Runner:
         name, kind = step["name"], step["kind"]
         folder = self.out / name
         key = _hash({"step": step, "upstream": [self.keys[d] for d in self.depends(step)], "scale": self.scale,
-                     "seed": self.seed, "data": str(self.data), "model": self.model})
+                     "seed": self.seed, "data": str(self.data), "model": self.model, "files": self._read_files(step)})
         self.keys[name] = key
         marker = folder / MARKER
         if name in self.redo and folder.exists():
@@ -235,13 +235,21 @@ class Runner:
         self.status[name] = "ran"
         self.log(f"   done in {seconds:.0f} s")
 
+    def _read_files(self, step: dict) -> dict[str, str]:
+        """The hashes of the recipe-side files a step reads (a build step's manifest): editing one reruns it."""
+        if step.get("kind") != "build":
+            return {}
+        manifest = self.recipe_dir / step["manifest"]
+        return {step["manifest"]: hashlib.sha256(manifest.read_bytes()).hexdigest()}
+
     def depends(self, step: dict) -> list[str]:
         refs = []
-        for key in ("corpus", "predict"):
+        for key in ("corpus", "predict", "dev", "system", "tune"):
             if step.get(key):
                 refs.append(step[key])
         refs += list(step.get("tests") or [])
         refs += [v for v in (step.get("systems") or {}).values() if v]
+        refs += list((step.get("thresholds") or {}).values())
         for ref in refs:
             if ref not in self.keys:
                 raise RecipeError(f"step {step['name']!r} refers to {ref!r}, which is not an earlier step")
@@ -287,14 +295,17 @@ class Runner:
         resolved = folder / "corpus.yaml"
         resolved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         combined = build(resolved)
-        tests = {}
+        splits: dict[str, dict[str, str]] = {}  # evaluation split → dataset → converted file
         for item in datasets:
-            split = "test" if "test" in item["splits"] else None
-            if split:
-                tests[item["name"]] = str(folder / "corpus" / "test" / item["name"] / f"{split}.json")
+            for split in item["splits"]:
+                if split != "train":
+                    splits.setdefault(split, {})[item["name"]] = str(folder / "corpus" / "test" / item["name"]
+                                                                     / f"{split}.json")
+        tests = splits.get("test", {})
         self.log(f"   {combined['train']['lines']} training lines; test files: {', '.join(tests)}")
         return {"corpus": str(folder / "corpus"), "train": str(folder / "corpus" / "train.json"),
-                "train_lines": combined["train"]["lines"], "tests": tests,
+                "train_lines": combined["train"]["lines"], "tests": tests, "splits": splits,
+                "mix": combined["train"].get("mix"),
                 "tasks": {item["name"]: str(item["task"]).upper() for item in datasets},
                 "languages": {item["name"]: item.get("language", "en") for item in datasets}}
 
@@ -350,8 +361,11 @@ class Runner:
         max_records = _scaled(step.get("max_records"), self.scale)
         out_file = folder / "test.json"
         counts = {}
+        split = step.get("split", "test")
+        if split not in corpus.get("splits", {"test": None}):
+            raise RecipeError(f"step {step['name']!r}: corpus {step['corpus']!r} has no {split!r} split")
         with open(out_file, "w", encoding="utf-8") as out:
-            for dataset, path in corpus["tests"].items():
+            for dataset, path in corpus.get("splits", {"test": corpus["tests"]})[split].items():
                 if step.get("datasets") and dataset not in step["datasets"]:
                     continue
                 lines, records = sample_records(Path(path), dataset, self.seed, max_instructions, max_records)
@@ -367,23 +381,69 @@ class Runner:
         from iepile.predict import PredictOptions, predict_file
 
         runs = []
-        systems = step.get("systems") or {"base": None}
         for test in step["tests"]:
-            for system, train_step in systems.items():
+            for system, train_step, threshold in self._systems(step):
                 model, adapter = self._system_model(train_step)
                 for constrain in step.get("constrain", [False]):
                     label = f"{system}{'+constrain' if constrain else ''}"
                     dst = folder / test / f"{system}{'-constrained' if constrain else ''}.json"
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     options = PredictOptions(model=model, adapter=adapter, constrain=bool(constrain),
-                                             progress=self.progress, **(step.get("options") or {}))
+                                             threshold=threshold, progress=self.progress,
+                                             **(step.get("options") or {}))
                     self.log(f"   {test}: {label}")
                     summary = predict_file(self.results[test]["file"], dst, options)
                     runs.append({"test": test, "system": system, "constrain": bool(constrain), "file": str(dst),
-                                 "lines": summary.lines, "generated": summary.generated,
+                                 "threshold": threshold, "lines": summary.lines, "generated": summary.generated,
                                  "seconds": round(summary.seconds, 1),
                                  "instructions_per_second": round(summary.instructions_per_second, 3)})
         return {"runs": runs, "options": step.get("options") or {}}
+
+    def _systems(self, step: dict) -> list[tuple[str, Optional[str], Optional[float]]]:
+        """(name, train step or None, threshold) per system; ``thresholds: {system: tune step}`` adds the system
+        once more with the threshold that tune step chose (``finetuned@0.3``), unless greedy decoding won."""
+        systems = []
+        for system, train_step in (step.get("systems") or {"base": None}).items():
+            systems.append((system, train_step, None))
+            tune = (step.get("thresholds") or {}).get(system)
+            if tune and self.results[tune]["threshold"] is not None:
+                chosen = self.results[tune]["threshold"]
+                systems.append((f"{system}@{chosen:g}", train_step, chosen))
+        return systems
+
+    # -- tune ---------------------------------------------------------------------------------------------------------
+    def step_tune(self, step: dict, folder: Path) -> dict:
+        """``--threshold`` for one system, chosen on a dev sample (never the test): one prediction run per
+        threshold and one greedy, scored per dataset (strict); the best F1 averaged over datasets wins, and each
+        dataset's precision/recall points are drawn to ``pr-<dataset>.png``."""
+        from iepile.evaluate.curves import best_threshold, plot_precision_recall
+        from iepile.predict import PredictOptions, predict_file
+
+        dev = self.results[step["dev"]]
+        model, adapter = self._system_model(step["system"])
+        constrain = bool(step.get("constrain", False))
+        points = []
+        for threshold in [None, *step["thresholds"]]:
+            name = "greedy" if threshold is None else f"t{threshold:g}"
+            dst = folder / f"{name}.json"
+            self.log(f"   {step['dev']}: {step['system']} {name}")
+            options = PredictOptions(model=model, adapter=adapter, constrain=constrain, threshold=threshold,
+                                     progress=self.progress, **(step.get("options") or {}))
+            predict_file(dev["file"], dst, options)
+            run = {"test": step["dev"], "system": step["system"], "constrain": constrain, "threshold": threshold}
+            for dataset, lines in _answers_by_source(dst).items():
+                row = score_rows(lines, dataset, "strict", run, None)
+                points.append({"threshold": threshold, "dataset": dataset, "precision": row["precision"],
+                               "recall": row["recall"], "f1": row["f1"], "pred": row["pred"], "gold": row["gold"]})
+        chosen, macro = best_threshold(points)
+        plots = {}
+        for dataset in dict.fromkeys(p["dataset"] for p in points):
+            plots[dataset] = str(folder / f"pr-{dataset}.png")
+            plot_precision_recall(points, dataset, Path(plots[dataset]), chosen)
+        self.log(f"   chosen threshold: {'greedy' if chosen is None else chosen} (dev macro F1 "
+                 + ", ".join(f"{'greedy' if t is None else t}: {f1:.2f}" for t, f1 in macro.items()) + ")")
+        return {"threshold": chosen, "system": step["system"], "constrain": constrain, "points": points,
+                "macro_f1": [[t, f1] for t, f1 in macro.items()], "plots": plots}
 
     def _system_model(self, train_step: Optional[str]) -> tuple[Optional[str], Optional[str]]:
         """(model, adapter) of a system: the base model, base + a trained adapter, or a fully fine-tuned model."""
@@ -401,13 +461,7 @@ class Runner:
         confusable = load_confusable(step.get("confusable"), self.recipe_dir, self.data)
         rows = []
         for run in runs:
-            by_source: dict[str, list[dict]] = defaultdict(list)
-            with open(run["file"], encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        record = json.loads(line)
-                        by_source[str(record.get("source"))].append(record)
-            for dataset, lines in by_source.items():
+            for dataset, lines in _answers_by_source(Path(run["file"])).items():
                 for mode in modes:
                     rows.append(score_rows(lines, dataset, mode, run, confusable.get(dataset)))
         document = {
@@ -418,12 +472,21 @@ class Runner:
                       for name, result in self.results.items()},
             "predict_runs": runs, "published": step.get("published"), "rows": rows,
         }
+        if step.get("tune"):
+            tuned = self.results[step["tune"]]
+            document["tuning"] = {k: v for k, v in tuned.items() if k != "plots"}
+            document["tuning"]["plots"] = {}
+            for dataset, plot in tuned["plots"].items():  # next to the results, so that both pages show them
+                shutil.copyfile(plot, folder / Path(plot).name)
+                document["tuning"]["plots"][dataset] = Path(plot).name
         (folder / "results.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n",
                                              encoding="utf-8")
         markdown = results_markdown(document, step)
         (folder / "results.md").write_text(markdown, encoding="utf-8")
+        (folder / "results.html").write_text(results_html(markdown, step.get("title") or self.recipe["name"]),
+                                             encoding="utf-8")
         self.log(markdown)
-        self.log(f"   results: {folder / 'results.md'} and {folder / 'results.json'}")
+        self.log(f"   results: {folder / 'results.md'}, results.html and results.json")
         return {"markdown": str(folder / "results.md"), "json": str(folder / "results.json"), "rows": len(rows)}
 
 
@@ -453,6 +516,16 @@ class _Deadline:
 
 
 # ---- sampling and scoring -------------------------------------------------------------------------------------------
+
+
+def _answers_by_source(path: Path) -> dict[str, list[dict]]:
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                by_source[str(record.get("source"))].append(record)
+    return by_source
 
 
 def _record_key(record: dict) -> str:
@@ -509,7 +582,8 @@ def score_rows(lines: list[dict], dataset: str, mode: str, run: dict, confusable
     failed = task_result["parse"]["failed"]
     predicted = sum(level["pred"] for level in levels.values())
     hallucinated = sum(level["errors"].get("hallucinated", 0) for level in levels.values())
-    row = {"test": run["test"], "system": run["system"], "constrain": run["constrain"], "dataset": dataset,
+    row = {"test": run["test"], "system": run["system"], "constrain": run["constrain"],
+           "threshold": run.get("threshold"), "dataset": dataset,
            "task": task, "mode": mode, "records": task_result["records"], "answers": answers,
            "level": main["level"], "f1": main["f1"], "precision": main["precision"], "recall": main["recall"],
            "tp": main["tp"], "pred": main["pred"], "gold": main["gold"],
@@ -553,7 +627,9 @@ def results_markdown(doc: dict, step: dict) -> str:
               f"- model: {doc['model']}; data: `{doc['data']}`"]
     for name, result in doc["steps"].items():
         if "global_step" in result:
-            lines.append(f"- {name}: {result['global_step']}/{result['max_steps']} LoRA steps, "
+            planned = f"/{result['max_steps']}" if (result.get("max_steps") or -1) > 0 else ""
+            lines.append(f"- {name}: {result['global_step']}{planned} {result.get('finetuning', 'lora')} "
+                         f"fine-tuning steps, "
                          f"{result['tokens_seen']} tokens in {result['train_seconds']:.0f} s "
                          f"({result['tokens_per_second']:.0f} tokens/s)"
                          + ("; **stopped by the time cap**" if result.get("stopped_by_time_cap") else ""))
@@ -564,11 +640,13 @@ def results_markdown(doc: dict, step: dict) -> str:
               "that could not be parsed, per answer. Hallucination: predicted items with a span that is not in the "
               "input text, per predicted item.", ""]
     if doc.get("published"):
-        lines += ["**Published numbers (13B models trained on IEPile, supervised, from the paper via "
-                  "`../shared/data/README.md`) versus ours (SmolLM2-135M + LoRA on 2 CPU cores, about an hour of "
-                  "training on a small mixed corpus, a small test sample): they are not comparable and are shown "
-                  "side by side so that neither is hidden.**", ""]
+        lines += ["**Published numbers (13B models trained on IEPile, from the paper via `../shared/data/README.md`) "
+                  "versus ours (SmolLM2-135M fine-tuned on 2 CPU cores for about an hour on a small mixed corpus, "
+                  "a small test sample): they are not comparable and are shown side by side so that neither is "
+                  "hidden.**", ""]
         lines += [f"- {name}: {text}" for name, text in doc["published"].items()] + [""]
+    if doc.get("tuning"):
+        lines += _tuning(doc["tuning"])
     rows = doc["rows"]
     tests = list(dict.fromkeys(row["test"] for row in rows))
     lines += _pooled(rows, tests)
@@ -602,6 +680,39 @@ def results_markdown(doc: dict, step: dict) -> str:
         if any("confusable_types" in row for row in subset):
             lines += _confusable(subset)
     return "\n".join(lines) + "\n"
+
+
+def _tuning(tuning: dict) -> list[str]:
+    """How ``--threshold`` was chosen: dev F1 per dataset and threshold, the macro average, the curves."""
+    name = lambda t: "greedy" if t is None else f"{t:g}"  # noqa: E731
+    thresholds = [t for t, _ in tuning["macro_f1"]]
+    datasets = list(dict.fromkeys(p["dataset"] for p in tuning["points"]))
+    f1 = {(p["dataset"], p["threshold"]): p for p in tuning["points"]}
+    lines = [f"## Threshold tuned on dev: {name(tuning['threshold'])}", "",
+             f"System {tuning['system']}{' +constrain' if tuning['constrain'] else ''}; strict F1 (P/R) on the dev "
+             "sample, per threshold; the best F1 averaged over datasets is chosen (ties: greedy).", "",
+             "| dataset | " + " | ".join(name(t) for t in thresholds) + " |", "|---|" + "---|" * len(thresholds)]
+    for dataset in datasets:
+        cells = [f"{f1[dataset, t]['f1']:.2f} ({f1[dataset, t]['precision']:.0f}/{f1[dataset, t]['recall']:.0f})"
+                 if (dataset, t) in f1 else "-" for t in thresholds]
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    lines.append("| **mean** | " + " | ".join(f"{m:.2f}" for _, m in tuning["macro_f1"]) + " |")
+    lines.append("")
+    lines += [f"![{dataset}: precision/recall by threshold]({plot})" for dataset, plot in tuning["plots"].items()]
+    return lines + [""]
+
+
+def results_html(markdown_text: str, title: str) -> str:
+    """results.md as a standalone page (its tables and the precision/recall images beside it)."""
+    import markdown
+    from html import escape
+
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+    style = ("body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 8px;border-bottom:1px solid #ddd}"
+             "img{max-width:48%;margin:4px}code{background:#f4f4f4;padding:0 3px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}</style>"
+            f"</head><body>{body}</body></html>\n")
 
 
 def _pooled(rows: list[dict], tests: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import random
 import time
 from typing import Any, Literal
 
@@ -70,7 +71,8 @@ class TrainConfig:
     init_adapter: str | None = None  # continue training an existing LoRA adapter
     # optimisation
     batching: Literal["padded", "grouped", "packed"] = "grouped"
-    batch_size: int = 4  # per process
+    batch_size: int = 4  # per process; with batch_tokens the most examples a batch may hold
+    batch_tokens: int | None = None  # cap on padded tokens per batch (variable batch size; memory follows tokens)
     grad_accum: int = 1
     learning_rate: float | None = None  # None = 2e-4 for LoRA, 2e-5 for full
     epochs: float = 1.0
@@ -103,6 +105,12 @@ class TrainConfig:
             raise ValueError("max_source_length, max_target_length and cutoff_len must be positive")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("batch_size and grad_accum must be at least 1")
+        if self.batch_tokens is not None:
+            if self.batch_tokens < self.cutoff_len:
+                raise ValueError(f"batch_tokens ({self.batch_tokens}) must be at least cutoff_len ({self.cutoff_len}): "
+                                 "the longest example must fit a batch")
+            if self.batching == "packed":
+                raise ValueError("batch_tokens works with padded or grouped batching, not packed")
         if self.init_adapter and not (pathlib.Path(self.init_adapter) / "adapter_config.json").is_file():
             raise FileNotFoundError(f"--init-adapter {self.init_adapter}: no adapter_config.json there")
         if self.valid_file and self.val_size:
@@ -162,6 +170,7 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
         data_collator=SupervisedCollator(tokenizer.pad_token_id, config.batching, seen_indices),
         callbacks=[metrics, *(callbacks or [])],
     )
+    trainer.batch_tokens = config.batch_tokens
     _use_rich_progress(trainer, config)
     if trainer.is_world_process_zero():
         _write_json(output / "train_config.json", _config_record(config, model, builder))
@@ -346,6 +355,44 @@ class EpochSeededLengthGroupedSampler(_sampler_base()):
         return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=generator))
 
 
+class TokenBudgetBatchSampler(_sampler_base()):
+    """Batches of examples of similar length holding at most ``max_tokens`` padded tokens (and ``max_examples``
+    examples), as fairseq's ``--max-tokens``: activation memory follows the tokens of a batch (about 1.6 MB per
+    token for SmolLM2-135M), so a fixed number of examples makes the long event answers' batches 10-15 GB while a
+    token cap bounds every batch. The loss is already a mean over answer tokens, so batches of different sizes
+    weigh by their tokens.
+
+    The batches are composed once (examples sorted by length, ties in a seeded order, cut greedily) and only their
+    order is shuffled per epoch (seeded by seed and epoch): the number of batches is the same in every epoch and
+    after a resume, which the Trainer's step counting needs.
+    """
+
+    def __init__(self, lengths: list[int], max_tokens: int, max_examples: int, seed: int):
+        self.seed, self.epoch = seed, 0
+        tie_break = random.Random(f"{seed}:token-budget")
+        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], tie_break.random()))
+        self.batches: list[list[int]] = []
+        batch: list[int] = []
+        for i in order:  # ascending length: the newcomer is the longest, so padded size = (n + 1) * lengths[i]
+            if batch and ((len(batch) + 1) * lengths[i] > max_tokens or len(batch) == max_examples):
+                self.batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            self.batches.append(batch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        order = list(range(len(self.batches)))
+        random.Random(f"{self.seed}:{self.epoch}").shuffle(order)
+        return (list(self.batches[i]) for i in order)
+
+
 def _answer_loss_trainer_class():
     """A Trainer whose loss is cross-entropy over the kept (answer) positions only, summed and divided by the
     number of answer tokens in the whole accumulated (and, with DDP, global) batch, like the stock Trainer."""
@@ -356,6 +403,19 @@ def _answer_loss_trainer_class():
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.loss_is_scaled_for_ga = True
+
+        batch_tokens: int | None = None  # set by train(): TokenBudgetBatchSampler batches
+
+        def get_train_dataloader(self):
+            if not self.batch_tokens:
+                return super().get_train_dataloader()
+            from torch.utils.data import DataLoader
+
+            lengths = [len(e["input_ids"]) for e in self.train_dataset]
+            sampler = TokenBudgetBatchSampler(lengths, self.batch_tokens, self.args.train_batch_size, self.args.seed)
+            collator = self._get_collator_with_removed_columns(self.data_collator, description="Training")
+            return self.accelerator.prepare(DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=collator,
+                                                       num_workers=0))
 
         def _get_train_sampler(self, train_dataset=None):
             if self.args.train_sampling_strategy != "group_by_length":

@@ -44,6 +44,7 @@ def predict_command(
     from iepile.predict import PredictOptions, predict_file
 
     console = Console(stderr=True)
+    warn_if_untrained(model, adapter, console)
     options = PredictOptions(model=model, adapter=adapter, template=template, batch_size=batch_size,
                              max_new_tokens=max_new_tokens, constrain=constrain, threshold=threshold, backend=backend,
                              shard=shard,
@@ -90,6 +91,7 @@ def extract_command(
     from iepile.extract import Extractor
 
     console = Console(stderr=True)
+    warn_if_untrained(model, adapter, console)
     try:
         labels = json.loads(schema)
         texts = list(text or []) + (_read_texts(file) if file else [])
@@ -132,3 +134,11 @@ def _read_texts(path: str) -> list[str]:
         if path != "-":
             handle.close()
     return texts
+
+
+def warn_if_untrained(model: Optional[str], adapter: Optional[str], console) -> None:
+    """The default model without fine-tuning extracts poorly (bench/RESULTS.md): say so and where a trained one is."""
+    if model is None and adapter is None:
+        console.print("[yellow]note:[/] no --model or --adapter: this is the base SmolLM2-135M-Instruct, not trained "
+                      "for extraction (expect low F1). `make demo` leaves a fine-tuned model in runs/demo/run/model, "
+                      "`make reproduce` one in runs/reproduce/train/run/model.")

@@ -37,7 +37,11 @@ def train_command(
                                                "'all' (default: per architecture)."),
     init_adapter: Optional[str] = typer.Option(None, "--init-adapter", help="Continue training this adapter."),
     batching: str = typer.Option("grouped", "--batching", help="padded, grouped (by length) or packed."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Examples per step per process."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Examples per step per process (with --batch-tokens: "
+                                   "at most)."),
+    batch_tokens: Optional[int] = typer.Option(None, "--batch-tokens", help="Cap on padded tokens per batch: "
+                                               "variable batch size, memory bounded (activations ~1.6 MB/token "
+                                               "for the default model)."),
     grad_accum: int = typer.Option(1, "--grad-accum"),
     learning_rate: Optional[float] = typer.Option(None, "--lr", help="Default 2e-4 (LoRA) / 2e-5 (full)."),
     epochs: float = typer.Option(1.0, "--epochs"),
@@ -72,7 +76,8 @@ def train_command(
         max_target_length=max_target_length, cutoff_len=cutoff_len, finetuning=finetuning, lora_r=lora_r,
         lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=[t.strip() for t in lora_targets.split(",") if t.strip()] if lora_targets else None,
-        init_adapter=init_adapter, batching=batching, batch_size=batch_size, grad_accum=grad_accum,
+        init_adapter=init_adapter, batching=batching, batch_size=batch_size, batch_tokens=batch_tokens,
+        grad_accum=grad_accum,
         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, warmup_ratio=warmup_ratio,
         lr_scheduler=lr_scheduler, weight_decay=weight_decay, max_grad_norm=max_grad_norm, dtype=dtype,
         gradient_checkpointing=gradient_checkpointing, compile=compile, seed=seed, logging_steps=logging_steps,

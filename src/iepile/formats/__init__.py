@@ -29,6 +29,7 @@ READERS = {
     "casie": "casie",
     "rams": "rams",
     "wikievents": "wikievents",
+    "fewrel": "fewrel",
 }
 
 FORMATS = sorted(set(READERS) - {"bio", "bmes", "bioes"})

@@ -1,0 +1,58 @@
+"""Choosing ``--threshold`` on a dev split and drawing its precision/recall trade-off.
+
+A threshold changes every decision between an empty list and opening one, so each point is a whole prediction run;
+these helpers only pick and draw from the scored points ``{threshold, dataset, precision, recall, f1}`` (threshold
+None = greedy decoding).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+
+def best_threshold(points: list[dict]) -> tuple[Optional[float], dict[Optional[float], float]]:
+    """The threshold with the best F1 averaged over datasets (each dataset weighs the same, whatever its size), and
+    that average for every threshold. Ties go to greedy decoding, then to the threshold nearest 0.5."""
+    per_threshold: dict[Optional[float], list[float]] = defaultdict(list)
+    for point in points:
+        per_threshold[point["threshold"]].append(point["f1"])
+    macro = {t: round(sum(f1s) / len(f1s), 2) for t, f1s in per_threshold.items()}
+    best = max(macro, key=lambda t: (macro[t], t is None, -abs((t if t is not None else 0.5) - 0.5)))
+    return best, macro
+
+
+def plot_precision_recall(points: list[dict], dataset: str, path: Path, chosen: Optional[float]) -> None:
+    """One dataset's precision against recall, a marker per threshold (greedy as a square), the chosen one ringed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mine = sorted((p for p in points if p["dataset"] == dataset and p["threshold"] is not None),
+                  key=lambda p: p["threshold"])
+    greedy = [p for p in points if p["dataset"] == dataset and p["threshold"] is None]
+    figure, axes = plt.subplots(figsize=(5, 4))
+    if mine:
+        axes.plot([p["recall"] for p in mine], [p["precision"] for p in mine], marker="o", label="--threshold")
+        for p in mine:
+            axes.annotate(f"{p['threshold']:g}", (p["recall"], p["precision"]), textcoords="offset points",
+                          xytext=(4, 4), fontsize=8)
+    for p in greedy:
+        axes.plot([p["recall"]], [p["precision"]], marker="s", linestyle="", color="black", label="greedy")
+    for p in mine + greedy:
+        if p["threshold"] == chosen:
+            axes.plot([p["recall"]], [p["precision"]], marker="o", markersize=14, fillstyle="none", color="red",
+                      linestyle="", label=f"chosen ({'greedy' if chosen is None else f'{chosen:g}'})")
+    axes.set_xlim(0, 100)
+    axes.set_ylim(0, 100)
+    axes.set_xlabel("recall (%)")
+    axes.set_ylabel("precision (%)")
+    axes.set_title(f"{dataset}: precision/recall by threshold (dev)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
