@@ -30,6 +30,7 @@ characters. ``"NAN"`` is allowed where the converter writes it (EE/EEA arguments
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -708,15 +709,16 @@ class Vocabulary:
     by_first_byte: dict[int, list[int]]
 
 
-_VOCABULARIES: dict[int, Vocabulary] = {}
+_VOCABULARIES: "weakref.WeakKeyDictionary[Any, Vocabulary]" = weakref.WeakKeyDictionary()
 
 
 def vocabulary(tokenizer) -> Vocabulary:
-    """Built once per tokenizer: byte-level BPE (GPT-2 alphabet) or SentencePiece (``▁`` and ``<0xNN>``) tokens."""
-    key = id(tokenizer)
-    if key not in _VOCABULARIES:
-        _VOCABULARIES[key] = _build_vocabulary(tokenizer)
-    return _VOCABULARIES[key]
+    """Built once per tokenizer: byte-level BPE (GPT-2 alphabet) or SentencePiece (``▁`` and ``<0xNN>``) tokens.
+    Cached while the tokenizer lives (a weak key: an ``id()`` key was never evicted and could be reused by another
+    tokenizer after the first was freed)."""
+    if tokenizer not in _VOCABULARIES:
+        _VOCABULARIES[tokenizer] = _build_vocabulary(tokenizer)
+    return _VOCABULARIES[tokenizer]
 
 
 def _build_vocabulary(tokenizer) -> Vocabulary:
@@ -844,9 +846,12 @@ class ConstrainedLogitsProcessor:
     def _closest_to_done(self, constraint: JsonConstraint, token_ids: list[int]):
         best = None
         for token_id in token_ids:
-            stack = advance_bytes(constraint.stack, self.vocab.token_bytes[token_id])
+            data = self.vocab.token_bytes[token_id]
+            stack = advance_bytes(constraint.stack, data) if data else None
             if stack is not None and (best is None or bytes_to_close(stack) < best[0]):
                 best = (bytes_to_close(stack), token_id, stack)
+        if best is None:  # no token of the vocabulary continues the grammar: end the answer here
+            return self.eos_id, ()
         return best[1], best[2]
 
     def _candidates(self, constraint: JsonConstraint, row_scores) -> list[int]:

@@ -102,14 +102,16 @@ def load_manifest(path: str | Path) -> Manifest:
     import yaml
 
     path = Path(path)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    where = str(path)
+    return parse_manifest(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, path.resolve().parent, str(path))
+
+
+def parse_manifest(doc: Any, base: Path, where: str) -> Manifest:
+    """A manifest from its parsed YAML; relative paths are relative to ``base``, errors name ``where``."""
     if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), list) or not doc["datasets"]:
         raise ManifestError(f"{where}: expected a mapping with a non-empty 'datasets' list")
     unknown = {key for key in set(doc) - TOP_KEYS if not str(key).startswith("x-")}  # x-: YAML anchor holders
     if unknown:
         raise ManifestError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
-    base = path.resolve().parent
     datasets, names = [], set()
     for i, item in enumerate(doc["datasets"]):
         spec = _dataset(item, base, f"{where}: datasets[{i}]")
@@ -419,9 +421,11 @@ def _shuffle_train(files: list[Path], out: Path, seed: int) -> dict:
     return {"lines": len(index), "sha256": _sha256(out)}
 
 
-def build(manifest_path: str | Path, output: Optional[str | Path] = None, keep_work: bool = False) -> dict:
-    """Run the whole manifest; returns the combined manifest (also written to ``<output>/manifest.json``)."""
-    manifest = load_manifest(manifest_path)
+def build(manifest: str | Path | Manifest, output: Optional[str | Path] = None, keep_work: bool = False) -> dict:
+    """Run the whole manifest (a file or a parsed :class:`Manifest`); returns the combined manifest (also written to
+    ``<output>/manifest.json``)."""
+    if not isinstance(manifest, Manifest):
+        manifest = load_manifest(manifest)
     if output:
         manifest.output = Path(output)
     out = manifest.output

@@ -236,13 +236,14 @@ class VllmGenerator:
             model = read_meta(adapter).get("base_model")
         path = str(resolve_model_path(model))
         self.tokenizer = load_tokenizer(path)
-        self.prompts = PromptBuilder(self.tokenizer, template or saved_template(adapter))
+        self.prompts = PromptBuilder(self.tokenizer, template or saved_template(adapter) or saved_template(path))
         self.llm = LLM(model=path, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None)
         self.lora = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest
 
             self.lora = LoRARequest("adapter", 1, str(adapter))
+        self.max_new_tokens = max_new_tokens  # the Extractor sizes its text windows with it
         self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens,
                                      stop_token_ids=list(self.prompts.eos_token_ids), skip_special_tokens=True)
         self.stats = GenerationStats()

@@ -33,13 +33,19 @@ Step kinds:
     scaled by ``--budget-scale``). Whole records are drawn (the scorer counts every gold item of a record), in a
     seeded order that depends only on the seed and the dataset name, so samples of differently converted test files
     of the same corpus hold the same records.
+``tune``
+    ``dev`` (a sample step of a dev split), ``system`` (a train step), ``thresholds`` (list), ``constrain``,
+    ``options``: predicts the dev sample greedily and at each threshold, keeps the threshold with the best F1 averaged
+    over datasets, and draws each dataset's precision/recall points (``pr-<dataset>.png``).
 ``predict``
     ``tests`` (sample steps), ``systems: {name: null | train step}`` (null = the base model, zero-shot),
+    ``thresholds: {system: tune step}`` (the system once more at the tuned threshold, as ``system@t``),
     ``constrain: [false, true]``, ``options`` (:class:`iepile.predict.PredictOptions` fields).
 ``report``
-    ``predict`` (a predict step), ``modes`` (eval modes), ``published`` (text shown next to the table),
-    ``confusable`` (``{file, sections: {dataset: [task, section]}}``: per-type F1 and confusion counts for the
-    labels of a hard-negative dictionary). Writes ``results.md`` and ``results.json`` with the commit and machine.
+    ``predict`` (a predict step), ``tune`` (a tune step: its table and curves), ``modes`` (eval modes),
+    ``published`` (text shown next to the table), ``confusable`` (``{file, sections: {dataset: [task, section]}}``:
+    per-type F1 and confusion counts for the labels of a hard-negative dictionary). Writes ``results.md``,
+    ``results.html`` and ``results.json`` with the commit and machine.
 """
 
 from __future__ import annotations
@@ -59,9 +65,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = "../shared/data"  # relative to the repository root, like the Makefile's DATA
-STEP_KINDS = ("build", "train", "sample", "predict", "report")
+DEFAULT_DATA = "../../shared/data"  # relative to the recipe's folder (recipes/ in the repository: ../shared/data)
+STEP_KINDS = ("build", "train", "sample", "tune", "predict", "report")
 MARKER = "step.json"
 
 
@@ -152,9 +157,13 @@ def machine_info() -> dict:
 
 
 def commit_info() -> dict:
+    """The commit of the iepile code that ran (its checkout, when it is one)."""
+    folder = Path(__file__).resolve().parent
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+            return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True,
+                                  check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ""
 
@@ -172,8 +181,8 @@ class Runner:
         self.recipe = recipe
         self.recipe_dir = Path(recipe["_path"]).parent
         self.data = Path(data or recipe.get("data") or DEFAULT_DATA)
-        if not self.data.is_absolute():
-            self.data = (Path.cwd() / self.data) if data else (REPO / self.data)
+        if not self.data.is_absolute():  # --data from the working directory, the recipe's from its own folder
+            self.data = (Path.cwd() / self.data) if data else (self.recipe_dir / self.data)
         self.data = self.data.resolve()
         self.model = model or recipe.get("model") or None
         if self.model in ("default", ""):
@@ -185,7 +194,7 @@ class Runner:
         self.scale = budget_scale
         self.seed = int(recipe.get("seed", 42))
         name = recipe["name"] + ("" if budget_scale == 1 else f"-scale{budget_scale:g}")
-        self.out = Path(output) if output else REPO / "runs" / name
+        self.out = Path(output) if output else Path.cwd() / "runs" / name
         self.redo = set(redo)
         self.progress = progress
         self.log = log
@@ -259,7 +268,7 @@ class Runner:
     def step_build(self, step: dict, folder: Path) -> dict:
         import yaml
 
-        from iepile.corpus import build
+        from iepile.corpus import build, parse_manifest
 
         manifest_path = (self.recipe_dir / step["manifest"]).resolve()
         doc = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
@@ -292,9 +301,9 @@ class Runner:
             doc["tokenizer"] = str((manifest_path.parent / doc["tokenizer"]).resolve())
         if "balance" in step:
             doc["balance"] = step["balance"]
-        resolved = folder / "corpus.yaml"
+        resolved = folder / "corpus.yaml"  # the record of what was built (paths resolved under --data)
         resolved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        combined = build(resolved)
+        combined = build(parse_manifest(doc, manifest_path.parent, str(manifest_path)))
         splits: dict[str, dict[str, str]] = {}  # evaluation split → dataset → converted file
         for item in datasets:
             for split in item["splits"]:
@@ -465,7 +474,7 @@ class Runner:
                 for mode in modes:
                     rows.append(score_rows(lines, dataset, mode, run, confusable.get(dataset)))
         document = {
-            "recipe": self.recipe["name"], "recipe_file": os.path.relpath(self.recipe["_path"], REPO),
+            "recipe": self.recipe["name"], "recipe_file": os.path.relpath(self.recipe["_path"]),
             **commit_info(), "machine": machine_info(), "budget_scale": self.scale,
             "model": self.model or "default (SmolLM2-135M-Instruct)", "data": str(self.data),
             "steps": {name: {k: v for k, v in result.items() if k not in ("runs",)}
@@ -792,7 +801,7 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe", help="a recipe manifest, e.g. recipes/reproduce.yaml")
-    parser.add_argument("--data", default=None, help=f"data root (default: {DEFAULT_DATA}, relative to the repo)")
+    parser.add_argument("--data", default=None, help=f"data root (default: the recipe's data:, relative to the recipe)")
     parser.add_argument("--model", default=None, help="base model: a local HF folder or .gguf (default: the "
                         "recipe's, SmolLM2-135M-Instruct)")
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply training steps, the time cap and "

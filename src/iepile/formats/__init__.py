@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Iterator, Optional
 
-from iepile.formats.base import ReadOptions, ReadStats, task_key
+from iepile.formats.base import ReadOptions, ReadStats
 from iepile.records import dumps
 from iepile.schema import Schema
 
@@ -181,7 +181,3 @@ def import_file(src: str | Path, out: str | Path, fmt: str, opts: Optional[ReadO
                   schema_sizes=[len(schema.type_list), len(schema.role_list), len(schema.type_role_dict)],
                   undeclared_labels=collector.undeclared())
     return result
-
-
-def record_key(task: str) -> str:
-    return task_key(task)

@@ -299,11 +299,6 @@ def record(text: str, key: str, items: list[dict], record_id: Any = None) -> dic
     return out
 
 
-def task_key(task: str) -> str:
-    """The annotation key of a task's raw records."""
-    return {"NER": "entity", "RE": "relation", "SPO": "relation", "KG": "relation"}.get(task, "event")
-
-
 _BREAK = re.compile(r"([.!?][\"'”’)\]]*)\s+(?=[\"“‘(\[]?[A-Z0-9])|([。！？][”’」』)]*)\s*")
 
 
