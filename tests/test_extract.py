@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from iepile.extract import Extractor, TextGrounder, sentence_spans, windows
+from iepile.extract import Extractor, TextGrounder, windows
+from iepile.text import sentence_spans, tile
 from iepile.instructions import parse_instruction
 from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)
 
@@ -113,12 +114,14 @@ def test_relations_and_kg_merge(scripted):
     assert result.answer == {"人物": {"明治天皇": {"别名": "睦仁", "父母": "孝明天皇"}}}
 
 
-def test_sentence_spans_tile_the_text():
-    text = "Dr. Smith went home. He slept!  Then 他醒了。然后走了？Yes\nNo"
+def test_sentence_spans_and_their_tiling():
+    text = "Dr. Smith went to the U.S. Open. He slept!  Then 他醒了。然后走了？Yes\nNo"
     spans = sentence_spans(text)
-    assert "".join(text[s:e] for s, e in spans) == text
-    assert [text[s:e].strip() for s, e in spans][:3] == ["Dr.", "Smith went home.", "He slept!"]
-    assert "他醒了。" in [text[s:e].strip()[-4:] for s, e in spans]
+    assert [text[s:e] for s, e in spans] == ["Dr. Smith went to the U.S. Open.", "He slept!", "Then 他醒了。",
+                                             "然后走了？", "Yes", "No"]
+    tiles = tile(spans, len(text))
+    assert "".join(text[s:e] for s, e in tiles) == text and len(tiles) == len(spans)
+    assert sentence_spans("e.g. lower case goes on. Next one") == [(0, 24), (25, 33)]
 
 
 def test_windows_fit_overlap_and_cover():

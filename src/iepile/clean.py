@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from iepile.records import RecordError, dumps
+from iepile.text import has_cjk
 
 LABEL_KEYS = ("entity", "relation", "event")
 OFFSET_KEYS = {"start", "end", "head_start", "head_end", "tail_start", "tail_end", "trigger_start", "trigger_end"}
@@ -67,14 +68,13 @@ def stopwords() -> frozenset[str]:
     return frozenset(words)
 
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 
 def words(text: str) -> list[str]:
     """Words of a text: jieba segmentation when it holds Chinese, else letter/digit runs; punctuation is not a
     word (so it neither counts as a stopword nor dilutes the ratio)."""
-    if _CJK.search(text):
+    if has_cjk(text):
         import logging
 
         import jieba

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from iepile.instructions import parse_instruction
+from iepile.text import ASCII_STOPS, CJK_STOPS, CLOSERS, is_abbreviation, is_cjk
 
 MORE, CALL, END = 0, 1, 2
 _ESCAPES = {ord('"'): ord('"'), ord("\\"): ord("\\"), ord("/"): ord("/"), ord("n"): 10, ord("t"): 9, ord("r"): 13,
@@ -56,34 +57,11 @@ def _encode_key(key: str) -> bytes:
 MAX_CHARS, MAX_WORDS, MAX_ITEMS = 48, 8, 8
 BIG = 1 << 20  # "cannot be written at all" (min_len of an unsatisfiable node)
 _ESCAPED_IN_JSON = frozenset(b'"\\\t')  # bytes that cost two in a JSON string (others we copy are one byte each)
-_CJK_STOPS = frozenset("。！？")  # sentence ends of CJK text: never inside a span
-_ASCII_STOPS = frozenset("!?")  # always a sentence end when followed by whitespace ('.' is checked for abbreviations)
 _SEPARATORS = frozenset(",;:，、；：-–—")  # never the first or last character of a span ("Paris,", "首都，", "2-")
-_CLOSERS = frozenset("\"')]}»”’")  # may follow a sentence end before its whitespace: 'He said "stop." Then'
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr mt ft co corp inc ltd bros gen gov sen rep lt col capt sgt prof rev vs no nos jan feb mar "
-    "apr jun jul aug sep sept oct nov dec".split())
-
-
-def _is_cjk(char: str) -> bool:
-    code = ord(char)
-    return (0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF
-            or 0xAC00 <= code <= 0xD7AF or 0xF900 <= code <= 0xFAFF or 0x20000 <= code <= 0x3FFFF)
 
 
 def _utf8_length(lead: int) -> int:
     return 2 if 0xC0 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF7 else 0
-
-
-def _is_abbreviation(word: str) -> bool:
-    """Whether a '.' after ``word`` ends an abbreviation rather than a sentence: an initial ("F."), a dotted
-    abbreviation ("U.S."), or a common title / month / company abbreviation ("Mr.", "Inc.", "Jan.")."""
-    word = word.lstrip("(\"'[")
-    if len(word) == 1:
-        return word.isalpha()
-    if "." in word:
-        return any(char.isalpha() for char in word)
-    return word.lower() in _ABBREVIATIONS
 
 
 @dataclass(frozen=True)
@@ -136,7 +114,7 @@ class SpanRules:
 
     def _char(self, state: tuple, char: str) -> Optional[tuple]:
         chars, words, word, _, word_ok, first, sentence_end, crossed = state
-        if (char < " " and char != "\t") or char in _CJK_STOPS or char in "\u2028\u2029":
+        if (char < " " and char != "\t") or char in CJK_STOPS or char in "\u2028\u2029":
             return None
         chars += 1
         if chars == 1 and (char.isspace() or char in _SEPARATORS):
@@ -149,13 +127,13 @@ class SpanRules:
         else:
             if crossed:
                 return None
-            if not word or _is_cjk(char) or _is_cjk(word[-1]):
+            if not word or is_cjk(char) or is_cjk(word[-1]):
                 words += 1
-            if char in _ASCII_STOPS:
+            if char in ASCII_STOPS:
                 sentence_end = "!"
             elif char == ".":
-                sentence_end = "" if _is_abbreviation(word) else "."
-            elif char not in _CLOSERS:
+                sentence_end = "" if is_abbreviation(word) else "."
+            elif char not in CLOSERS:
                 sentence_end = ""
             word, word_ok = word + char, word_ok or char.isalnum()
         if chars > 2 * self.max_chars or (chars > self.max_chars and words > self.max_words):

@@ -9,6 +9,7 @@ into place at the end.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,9 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-from iepile import __version__
 import orjson
 
+from iepile import __version__
+from iepile.fileio import ProgressBar, atomic_output
 from iepile.records import Line, RecordError, decode_block, decode_record
 from iepile.sampling import LazyRandom, SamplingOptions, SamplingStats, chunk, load_hard_negatives
 from iepile.schema import Schema, load_schema
@@ -344,30 +346,20 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: Conver
     converter = Converter(options, schema, src, options.source or default_source(src))
     stats, rejects = Stats(), []
     hasher = hashlib.sha256()
-    in_stream = sys.stdin.buffer if src == "-" else open(src, "rb")
-    tmp = None if dst == "-" else f"{dst}.tmp-{os.getpid()}"
-    out_stream = sys.stdout.buffer if dst == "-" else open(tmp, "wb")
-    try:
-        with _progress(options.progress and dst != "-", src) as advance:
-            for result in _run(converter, _batches(in_stream, hasher), options.workers):
-                if result.rejects and options.on_error == "fail":
-                    first = result.rejects[0]
-                    raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])
-                out_stream.write(result.data)
-                rejects.extend(result.rejects)
-                stats.add(result.stats)
-                advance(result.stats.records_in)
-    except BaseException:
-        if tmp:
-            out_stream.close()
-            os.unlink(tmp)
-        raise
-    finally:
-        if src != "-":
-            in_stream.close()
-    if tmp:
-        out_stream.close()
-        os.replace(tmp, dst)
+    with contextlib.ExitStack() as stack:  # closes the output, then renames it into place (or removes it), then the input
+        in_stream = sys.stdin.buffer if src == "-" else stack.enter_context(open(src, "rb"))
+        out_stream = sys.stdout.buffer if dst == "-" else stack.enter_context(open(stack.enter_context(
+            atomic_output(dst)), "wb"))
+        bar = stack.enter_context(ProgressBar(f"converting {src}", unit="records",
+                                              enabled=options.progress and dst != "-"))
+        for result in _run(converter, _batches(in_stream, hasher), options.workers):
+            if result.rejects and options.on_error == "fail":
+                first = result.rejects[0]
+                raise RecordError(first["reason"], path=first["file"], line=first["line"], field=first["field"])
+            out_stream.write(result.data)
+            rejects.extend(result.rejects)
+            stats.add(result.stats)
+            bar.update(advance=result.stats.records_in)
     manifest = _manifest(options, schema, converter, hasher.hexdigest(), stats, src)
     manifest["warnings"] = _warnings(converter.task, stats, src)
     if dst != "-":
@@ -424,30 +416,6 @@ def _write_sidecars(dst: str, manifest: dict, rejects: list[dict]) -> None:
         rejects_path.write_text("".join(_encode(r) + "\n" for r in rejects), encoding="utf-8")
     elif rejects_path.exists():
         rejects_path.unlink()
-
-
-class _progress:
-    """A rich progress bar counting records; silent when disabled or not on a terminal."""
-
-    def __init__(self, enabled: bool, src: str):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.src = src
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
-
-        self.bar = Progress(SpinnerColumn(), "[progress.description]{task.description}", MofNCompleteColumn(),
-                            "records", TimeElapsedColumn(), transient=True)
-        self.bar.__enter__()
-        task_id = self.bar.add_task(f"converting {self.src}", total=None)
-        return lambda n: self.bar.advance(task_id, n)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.__exit__(*exc)
-        return False
 
 
 # -- the Python API -------------------------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from iepile.fileio import sha256_file
 from iepile.schema import Schema, load_schema
+from iepile.text import CJK_CLASS
 
 DATASET_KEYS = {"name", "format", "task", "language", "splits", "schema", "split_num", "neg_ratio", "max_neg_per_pos",
                 "random_sort", "hard_negatives", "hard_negative_dataset", "max_records", "label_map", "read",
@@ -203,14 +205,6 @@ def _check_disjoint(paths: dict[str, Path], parts: dict[str, tuple[float, float]
 def _lines(path: Path) -> list[str]:
     with open(path, encoding="utf-8") as handle:
         return [line for line in handle if line.strip()]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _rng(seed: int, *parts: str) -> random.Random:
@@ -391,7 +385,7 @@ def _dataset_build(spec: DatasetSpec, manifest: Manifest, work_root: Path, count
         entry["convert"] = _convert(spec, split, work / f"{split}.records.json", dst, schema_path, manifest.seed)
         if split == "train":
             entry.update(_balance(spec, manifest, dst, counter))
-        entry["output_sha256"] = _sha256(dst)
+        entry["output_sha256"] = sha256_file(dst)
     report["schema_sha256"] = hashlib.sha256(schema.to_lines().encode()).hexdigest()
     return report
 
@@ -418,7 +412,7 @@ def _shuffle_train(files: list[Path], out: Path, seed: int) -> dict:
     finally:
         for handle in handles:
             handle.close()
-    return {"lines": len(index), "sha256": _sha256(out)}
+    return {"lines": len(index), "sha256": sha256_file(out)}
 
 
 def build(manifest: str | Path | Manifest, output: Optional[str | Path] = None, keep_work: bool = False) -> dict:
@@ -458,7 +452,7 @@ def build(manifest: str | Path | Manifest, output: Optional[str | Path] = None, 
 class TokenCounter:
     """Token lengths with a local Hugging Face tokenizer, or without one a count of words and CJK characters."""
 
-    _UNITS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+    _UNITS = re.compile(f"[{CJK_CLASS}]|[^\\s{CJK_CLASS}]+")
 
     def __init__(self, tokenizer: Optional[str] = None):
         self.name = tokenizer or "words+cjk-chars"

@@ -17,14 +17,12 @@ What happens to a text:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from iepile.text import language_of, sentence_spans, tile
+
 NAN = "NAN"
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-# a sentence ends after . ! ? ; followed by space (English), after 。！？；… (Chinese, no space needed), or at a newline
-_SENTENCE_END = re.compile(r"(?:[.!?;]+[\"'”’)\]]*(?=\s|$)|[。！？；…]+[\"'”’」』)\]]*|\n)\s*")
 
 
 # -- grounding -------------------------------------------------------------------------------------------------------
@@ -132,18 +130,6 @@ def _is_entity_key(mapping: dict) -> bool:
 
 # -- long texts --------------------------------------------------------------------------------------------------------
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentences as (start, end) character spans that tile the text (trailing spaces belong to the sentence)."""
-    spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        if match.end() > start:
-            spans.append((start, match.end()))
-            start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
-
-
 def _split_long(text: str, start: int, end: int, count: Callable[[str], int], budget: int) -> list[tuple[int, int]]:
     """A sentence longer than the budget: pieces that fit, cut at a space when one is near the cut."""
     pieces = []
@@ -170,7 +156,7 @@ def windows(text: str, count: Callable[[str], int], budget: int, overlap: int) -
     if count(text) <= budget:
         return [(0, len(text))]
     units: list[tuple[int, int]] = []
-    for start, end in sentence_spans(text):
+    for start, end in tile(sentence_spans(text), len(text)):
         units += _split_long(text, start, end, count, budget) if count(text[start:end]) > budget else [(start, end)]
     sizes = [count(text[s:e]) for s, e in units]
     spans, first = [], 0
@@ -220,10 +206,6 @@ class ExtractionResult:
 
 
 # -- the extractor ---------------------------------------------------------------------------------------------------
-
-def detect_language(text: str) -> str:
-    return "zh" if _CJK.search(text) else "en"
-
 
 @dataclass
 class _Prompt:
@@ -276,7 +258,7 @@ class Extractor:
 
         task_impl = get_task(task)
         groups, order = self._groups(task_impl, schema)
-        languages = [language or detect_language(text) for text in texts]
+        languages = [language or language_of(text) for text in texts]
         spans = [self._windows(text, task_impl, groups, lang) for text, lang in zip(texts, languages)]
         prompts = self._prompts(task_impl, texts, languages, spans, groups)
         answers = answer_instructions(self.generator, [p.instruction for p in prompts], [task_impl.name] * len(prompts))

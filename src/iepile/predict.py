@@ -14,14 +14,14 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
+
+from iepile.fileio import ProgressBar, atomic_output, sha256_file
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 JOURNAL_VERSION = 1
@@ -279,14 +279,6 @@ def journal_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.partial")
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Journal:
     """Answers appended and flushed as they come: a header line (which input and shard), then
     ``{"i": line index, "output": text}`` lines. A torn last line (``kill -9`` mid-write) is cut off on reopen."""
@@ -375,7 +367,7 @@ def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: Predic
             summary.already_done = len(owned)
             return summary
         raise ValueError(f"{dst} exists and is not a finished answer file for this input; pass --overwrite")
-    header = {"iepile_predict": JOURNAL_VERSION, "input_sha256": _file_sha256(src), "shard": options.shard,
+    header = {"iepile_predict": JOURNAL_VERSION, "input_sha256": sha256_file(src), "shard": options.shard,
               "lines": len(owned)}
     journal = Journal(journal_file, header)
     try:
@@ -399,10 +391,13 @@ def _answer(generator, lines: list[str], todo: list[int], journal: Journal, opti
     requests = [Request(generator.prompt_ids(r["instruction"]), r.get("task") or options.task, r["instruction"])
                 for r in records]
     _check_lengths(requests, generator, options, todo)
-    with _Progress(options.progress, len(todo)) as advance:
+    started, done = time.perf_counter(), 0
+    with ProgressBar("predicting", len(todo), fields={"rate": ""}, enabled=options.progress) as bar:
         def on_answer(position: int, text: str) -> None:
+            nonlocal done
             journal.add(todo[position], text)
-            advance(1)
+            done += 1
+            bar.update(advance=1, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} instructions/s")
 
         generator.generate(requests, on_answer)
 
@@ -420,52 +415,16 @@ def _check_lengths(requests: list[Request], generator, options: PredictOptions, 
 
 def _write_in_order(lines: list[str], owned: range, answers: dict[int, str], dst: Path) -> None:
     """The final file: each owned input line once, in input order, plus its ``output``; written atomically."""
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+    with atomic_output(dst) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         for index in owned:
             record = json.loads(lines[index])
             record["output"] = answers[index]
             handle.write(_encode(record) + "\n")
-    os.replace(tmp, dst)
 
 
 def _count_lines(path: Path) -> int:
     with open(path, "rb") as handle:
         return sum(1 for line in handle if line.strip())
-
-
-class _Progress:
-    """A rich progress bar with instructions/s; silent when disabled or not on a terminal."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.total = total
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("predicting"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                            transient=True)
-        self.bar.__enter__()
-        self.started = time.perf_counter()
-        self.task_id = self.bar.add_task("predict", total=self.total, rate="")
-        self.count = 0
-
-        def advance(n: int) -> None:
-            self.count += n
-            rate = self.count / max(time.perf_counter() - self.started, 1e-9)
-            self.bar.update(self.task_id, advance=n, rate=f"{rate:.2f} instructions/s")
-
-        return advance
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def answer_instructions(generator, instructions: Sequence[str], tasks: Sequence[Optional[str]]) -> list[str]:

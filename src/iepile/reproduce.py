@@ -801,7 +801,7 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe", help="a recipe manifest, e.g. recipes/reproduce.yaml")
-    parser.add_argument("--data", default=None, help=f"data root (default: the recipe's data:, relative to the recipe)")
+    parser.add_argument("--data", default=None, help="data root (default: the recipe's data:, relative to the recipe)")
     parser.add_argument("--model", default=None, help="base model: a local HF folder or .gguf (default: the "
                         "recipe's, SmolLM2-135M-Instruct)")
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply training steps, the time cap and "

@@ -668,11 +668,10 @@ class MetricsCallback(_trainer_callback_base()):
 
 
 class RichProgressCallback(_trainer_callback_base()):
-    """A rich progress bar: step, loss, tokens/s and ETA (main process only)."""
+    """A progress bar: step, loss, tokens/s and ETA (main process only)."""
 
     def __init__(self):
-        self.progress = None
-        self.task = None
+        self.bar = None
         self.loss = float("nan")
         self.started = 0.0
         self.tokens_at_start = 0
@@ -681,50 +680,30 @@ class RichProgressCallback(_trainer_callback_base()):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from iepile.fileio import ProgressBar
 
-        self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[speed]} tok/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA {task.fields[eta]}"),
-        )
-        self.progress.start()
-        self.task = self.progress.add_task(
-            "train", total=state.max_steps, completed=state.global_step, loss="-", speed="-", eta="-"
-        )
+        self.bar = ProgressBar("train", state.max_steps, fields={"loss": "loss -", "speed": "- tok/s"}).start(
+            completed=state.global_step)
         self.started = time.perf_counter()
         self.tokens_at_start, self.steps_at_start = state.num_input_tokens_seen, state.global_step
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.progress is None:
+        if self.bar is None:
             return
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        done = state.global_step - self.steps_at_start
-        eta = (state.max_steps - state.global_step) * elapsed / max(done, 1)
         speed = (state.num_input_tokens_seen - self.tokens_at_start) / elapsed
-        self.progress.update(
-            self.task, completed=state.global_step, loss=f"{self.loss:.4f}", speed=f"{speed:,.0f}", eta=_clock(eta)
-        )
+        self.bar.update(completed=state.global_step, loss=f"loss {self.loss:.4f}", speed=f"{speed:,.0f} tok/s")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.loss = logs["loss"]
-        if self.progress is not None and logs and "eval_loss" in logs:
-            self.progress.console.print(f"step {state.global_step}: validation loss {logs['eval_loss']:.4f}")
+        if self.bar is not None and logs and "eval_loss" in logs:
+            self.bar.print(f"step {state.global_step}: validation loss {logs['eval_loss']:.4f}")
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 # ---- 6. outputs ----------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from iepile.records import RecordError
+from iepile.text import looks_chinese
 
 MAX_EXAMPLES = 20
 DEFAULT_NO_RELATION = ("unknown", "Other", "NA", "None", "no_relation")
@@ -182,18 +183,6 @@ def need(obj: Any, key: str, kind: type | tuple, path: Path, line: int, prefix: 
 # Text and offsets
 
 
-def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
-            or 0x3040 <= code <= 0x30FF or 0xAC00 <= code <= 0xD7AF or 0xF900 <= code <= 0xFAFF)
-
-
-def looks_chinese(tokens: list[str]) -> bool:
-    """Per-record language guess: Chinese (no spaces between tokens) when CJK characters make up 30% of them."""
-    chars = [c for token in tokens for c in token if not c.isspace()]
-    return bool(chars) and sum(map(is_cjk, chars)) >= 0.3 * len(chars)
-
-
 def join_tokens(tokens: list[str], language: str) -> tuple[str, list[int], list[int]]:
     """Text from tokens and each token's [start, end) character span: spaces between tokens for English, nothing
     for Chinese (so that offsets index the text a user would see)."""
@@ -296,29 +285,4 @@ def record(text: str, key: str, items: list[dict], record_id: Any = None) -> dic
     out: dict = {"text": text, key: items}
     if record_id is not None:
         out["id"] = record_id
-    return out
-
-
-_BREAK = re.compile(r"([.!?][\"'”’)\]]*)\s+(?=[\"“‘(\[]?[A-Z0-9])|([。！？][”’」』)]*)\s*")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence [start, end) spans for document formats: breaks after . ! ? (and CJK 。！？) followed by space, and at
-    newlines; surrounding whitespace is excluded so that sentences start and end on visible characters."""
-    spans = []
-    for block in re.finditer(r"[^\n]+", text):
-        start = block.start()
-        for match in _BREAK.finditer(block.group()):
-            cut = match.end(1) if match.group(1) else match.end(2)
-            spans.append((start, block.start() + cut))
-            start = block.start() + match.end()
-        spans.append((start, block.end()))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            out.append((s, e))
     return out

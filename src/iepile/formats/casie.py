@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from iepile.formats.base import (json_records, ReadOptions, ReadStats, argument, event, need, record,
-                                 sentence_spans, span_or_none, where)
+                                 span_or_none, where)
+from iepile.text import sentence_spans
 
 TASKS = ("EE", "EET", "EEA")
 

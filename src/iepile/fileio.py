@@ -1,0 +1,104 @@
+"""File plumbing shared by every stage: hashing, atomic outputs and progress bars.
+
+* :func:`sha256_file` — the digest that manifests and resume journals record of an input.
+* :func:`atomic_output` — write to a temporary file next to the target and rename it into place at the end, so a
+  failure or a kill never leaves a torn or truncated output (and a previous good output survives a failed rerun).
+* :class:`ProgressBar` — one rich bar (on a terminal only): a label, a count, optional live fields, elapsed and
+  remaining time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator, Optional
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def temporary_name(path: str | os.PathLike) -> Path:
+    """Where :func:`atomic_output` writes before the rename: a hidden file in the target's own directory (a rename
+    across file systems would not be atomic)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on any exception it is removed."""
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+class ProgressBar:
+    """A rich progress bar on stderr, silent when disabled or when stderr is not a terminal.
+
+    ``fields`` name live text columns (``{"rate": ""}`` shows ``rate`` as given to :meth:`update`); ``total`` None
+    shows a spinner and a count instead of a bar."""
+
+    def __init__(self, label: str, total: Optional[int] = None, *, unit: str = "", fields: Optional[dict] = None,
+                 enabled: bool = True):
+        self.label, self.total, self.unit = label, total, unit
+        self.fields = dict(fields or {})
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+        self.task_id = None
+
+    def start(self, completed: int = 0) -> "ProgressBar":
+        if not self.enabled:
+            return self
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        columns = [SpinnerColumn() if self.total is None else TextColumn(f"[bold]{self.label}")]
+        if self.total is None:
+            columns.append(TextColumn(self.label))
+        else:
+            columns.append(BarColumn())
+        columns.append(MofNCompleteColumn())
+        if self.unit:
+            columns.append(TextColumn(self.unit))
+        columns += [TextColumn(f"{{task.fields[{name}]}}") for name in self.fields]
+        columns.append(TimeElapsedColumn())
+        if self.total is not None:
+            columns.append(TimeRemainingColumn())
+        self.bar = Progress(*columns, transient=True)
+        self.bar.start()
+        self.task_id = self.bar.add_task(self.label, total=self.total, completed=completed, **self.fields)
+        return self
+
+    def update(self, *, advance: int = 0, completed: Optional[int] = None, **fields) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task_id, advance=advance, completed=completed, **fields)
+
+    def print(self, message: str) -> None:
+        """A line above the bar (or on stderr without one)."""
+        if self.bar is not None:
+            self.bar.console.print(message)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self.start()
+
+    def __exit__(self, *exc) -> bool:
+        self.stop()
+        return False
