@@ -622,41 +622,47 @@ def accepts(grammar: Node, text: str) -> bool:
 
 # -- the shape of each task's answer ----------------------------------------------------------------------------------
 
+@dataclass
+class AnswerParts:
+    """What a task's answer grammar (:meth:`iepile.tasks.base.Task.answer_grammar`) is built from, bound to one
+    input text: strings copied from it, lists, objects with fixed keys, maps with copied keys, alternatives."""
+
+    span: Node          # a string copied from the input text
+    span_or_nan: Node   # the same, or "NAN" (an argument or trigger the text does not give)
+    max_items: int
+
+    ALL, ALL_OR_EMPTY, SUBSET = ALL, ALL_OR_EMPTY, SUBSET  # object modes: every key / every key or none / some keys
+
+    def listed(self, item: Node, **options) -> Node:
+        """A JSON list of ``item`` (at most ``max_items``; ``unique``, ``min_items`` as :class:`ListNode`)."""
+        return ListNode(item, max_items=self.max_items, **options)
+
+    def object(self, fields: list, mode: Optional[str] = None) -> Node:
+        """A JSON object with these ``(key, value node)`` fields in this order."""
+        return ObjectNode(fields, mode) if mode else ObjectNode(fields)
+
+    def mapping(self, key: Node, value: Node) -> Node:
+        """A JSON object whose keys are copied strings (KG: entity → attributes)."""
+        return MapNode(key, value)
+
+    def span_or_spans(self, span: Optional[Node] = None) -> Node:
+        """A string, or a non-empty list of strings (an argument or attribute with several values)."""
+        span = span or self.span
+        return OneOfNode({0x22: span, 0x5B: self.listed(self.span, min_items=1)})
+
+
 def grammar_for(task: str, schema_items: list, text: str, *, max_chars: int = MAX_CHARS, max_words: int = MAX_WORDS,
                 max_items: int = MAX_ITEMS) -> Node:
-    """The answer grammar for one instruction: keys = the asked schema items in order, values shaped like the
-    converter's targets, strings from ``text`` passing :class:`SpanRules` (``max_chars``, ``max_words``), every list
-    at most ``max_items`` long."""
+    """The answer grammar for one instruction, as the task defines it: keys = the asked schema items in order,
+    values shaped like the converter's targets, strings from ``text`` passing :class:`SpanRules` (``max_chars``,
+    ``max_words``), every list at most ``max_items`` long."""
+    from iepile.tasks import TASKS
+
+    if task.upper() not in TASKS:
+        raise ValueError(f"no constrained grammar for task {task!r}")
     index = TextIndex(text, SpanRules(max_chars, max_words))
-    span = StringNode(index)
-    span_or_nan = StringNode(index, extras=(NAN,))
-
-    def listed(item: Node, **options) -> ListNode:
-        return ListNode(item, max_items=max_items, **options)
-
-    argument = OneOfNode({0x22: span_or_nan, 0x5B: listed(span, min_items=1)})
-    task = task.upper()
-    if task in ("NER", "EET"):
-        return ObjectNode([(item, listed(span)) for item in schema_items])
-    if task in ("RE", "SPO"):
-        pair = ObjectNode([("subject", span), ("object", span)])
-        keys = schema_items if task == "RE" else list(dict.fromkeys(item["predicate"] for item in schema_items))
-        return ObjectNode([(key, listed(pair, unique=False)) for key in keys])
-    if task == "EE":
-        return ObjectNode([(item["event_type"], listed(ObjectNode([
-            ("trigger", span_or_nan),
-            ("arguments", ObjectNode([(role, argument) for role in item.get("arguments", [])], ALL_OR_EMPTY)),
-        ]), unique=False)) for item in schema_items])
-    if task == "EEA":
-        return ObjectNode([(item["event_type"], listed(
-            ObjectNode([(role, argument) for role in item.get("arguments", [])], ALL), unique=False))
-            for item in schema_items])
-    if task == "KG":
-        value = OneOfNode({0x22: span, 0x5B: listed(span, min_items=1)})
-        return ObjectNode([(item["entity_type"], MapNode(
-            span, ObjectNode([(attribute, value) for attribute in item.get("attributes", [])], SUBSET)))
-            for item in schema_items])
-    raise ValueError(f"no constrained grammar for task {task!r}")
+    parts = AnswerParts(StringNode(index), StringNode(index, extras=(NAN,)), max_items)
+    return TASKS[task.upper()].answer_grammar(schema_items, parts)
 
 
 def grammar_for_instruction(task: str, instruction: str, **options) -> Node:

@@ -4,7 +4,8 @@ A task answers a few questions about its records and schemas:
 
 * which labels a record contains (``positives``) and what the full label set of a schema is (``all_labels``);
 * which schema items to ask in training (``train_items``: negatives sampled) and in testing (``test_items``: all);
-* how to render the gold answer for a group of items (``render_output``: the training target);
+* how to render the gold answer for a group of items (``render_output``: the training target) and the grammar
+  constrained decoding keeps an answer to (``answer_grammar``);
 * how to check a record against its text and schema (``check``), and which duplicates to drop (``dedupe_key``);
 * how to turn gold annotations and model answers into comparable tuples (``gold_tuples`` / ``answer_tuples``),
   used by the evaluator.
@@ -81,6 +82,11 @@ class Task:
 
     # -- targets -----------------------------------------------------------------------------------------------
     def render_output(self, record, items: list[Any], schema: Optional[Schema] = None) -> dict:
+        raise NotImplementedError
+
+    def answer_grammar(self, items: list[Any], parts) -> Any:
+        """The constrained-decoding grammar of an answer to ``items``, built from ``parts``
+        (:class:`iepile.constrain.AnswerParts`): the same shape :meth:`render_output` writes."""
         raise NotImplementedError
 
     # -- evaluation --------------------------------------------------------------------------------------------

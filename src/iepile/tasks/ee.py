@@ -13,6 +13,15 @@ from iepile.tasks.scoring import dict_items, list_of
 class EE(EventTask):
     name = "EE"
 
+
+    def answer_grammar(self, items: list[dict], parts):
+        """``{event type: [{"trigger", "arguments": {role: string | NAN | [strings]}}]}``; arguments all or none."""
+        argument = parts.span_or_spans(parts.span_or_nan)
+        return parts.object([(item["event_type"], parts.listed(parts.object([
+            ("trigger", parts.span_or_nan),
+            ("arguments", parts.object([(role, argument) for role in item.get("arguments", [])], parts.ALL_OR_EMPTY)),
+        ]), unique=False)) for item in items])
+
     def roles_for(self, record, event_type: str, positive: bool, ctx: Context) -> list[str]:
         """Positive types: every gold role plus sampled others; negative types: at least one sampled role."""
         all_roles = ctx.schema.type_role_dict.get(event_type, [])

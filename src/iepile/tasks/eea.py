@@ -18,6 +18,14 @@ class EEA(EventTask):
     name = "EEA"
     test_items_use_record = True
 
+
+    def answer_grammar(self, items: list[dict], parts):
+        """``{event type: [{role: string | NAN | [strings]}]}`` with every role of the event."""
+        argument = parts.span_or_spans(parts.span_or_nan)
+        return parts.object([(item["event_type"], parts.listed(
+            parts.object([(role, argument) for role in item.get("arguments", [])], parts.ALL), unique=False))
+            for item in items])
+
     def item(self, record, event_type: str, roles: list[str]) -> dict:
         triggers = unique(e.event_trigger for e in self.events_of(record, event_type) if e.event_trigger)
         return {"event_type": event_type, "trigger": triggers, "arguments": roles}

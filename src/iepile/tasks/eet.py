@@ -12,6 +12,11 @@ from iepile.tasks.scoring import dict_items, list_of, strings
 class EET(FlatLabelTask, EventTask):
     name = "EET"
 
+
+    def answer_grammar(self, items: list[str], parts):
+        """``{event type: [trigger strings]}``."""
+        return parts.object([(item, parts.listed(parts.span)) for item in items])
+
     def kept_events(self, record) -> list:
         return [event for event in self.annotations(record) if event.event_trigger]
 

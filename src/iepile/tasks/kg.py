@@ -22,6 +22,14 @@ class KG(Task):
     record_type = RelationRecord
     default_split_num = 1
 
+
+    def answer_grammar(self, items: list[dict], parts):
+        """``{entity type: {entity: {attribute: string | [strings]}}}`` with some of the attributes."""
+        value = parts.span_or_spans()
+        return parts.object([(item["entity_type"], parts.mapping(
+            parts.span, parts.object([(attribute, value) for attribute in item.get("attributes", [])], parts.SUBSET)))
+            for item in items])
+
     def dedupe_key(self, item):
         return (item.head, item.relation, item.tail)
 

@@ -14,6 +14,11 @@ class NER(FlatLabelTask):
     record_type = NERRecord
     default_split_num = 6
 
+
+    def answer_grammar(self, items: list[str], parts):
+        """``{type: [entity strings]}``."""
+        return parts.object([(item, parts.listed(parts.span)) for item in items])
+
     def dedupe_key(self, item):
         return (item.entity, item.entity_type)
 

@@ -17,6 +17,15 @@ class RE(FlatLabelTask):
     record_type = RelationRecord
     default_split_num = 4
 
+
+    def answer_grammar(self, items: list, parts):
+        """``{relation: [{"subject", "object"}]}`` (the same pair may repeat: the reference scorer counts it)."""
+        pair = parts.object([("subject", parts.span), ("object", parts.span)])
+        return parts.object([(key, parts.listed(pair, unique=False)) for key in self.answer_keys(items)])
+
+    def answer_keys(self, items: list) -> list[str]:
+        return list(items)
+
     def dedupe_key(self, item):
         return (item.head, item.relation, item.tail)
 

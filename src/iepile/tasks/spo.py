@@ -16,6 +16,11 @@ from iepile.tasks.scoring import dict_items, unique_tuples
 class SPO(RE):
     name = "SPO"
 
+
+    def answer_keys(self, items: list[dict]) -> list[str]:
+        """One key per predicate (several subject/object type pairs may share it)."""
+        return list(dict.fromkeys(item["predicate"] for item in items))
+
     def label_of(self, rel) -> str:
         return f"{rel.head_type}_{rel.relation}_{rel.tail_type}"
 
