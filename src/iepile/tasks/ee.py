@@ -13,7 +13,6 @@ from iepile.tasks.scoring import dict_items, list_of
 class EE(EventTask):
     name = "EE"
 
-
     def answer_grammar(self, items: list[dict], parts):
         """``{event type: [{"trigger", "arguments": {role: string | NAN | [strings]}}]}``; arguments all or none."""
         argument = parts.span_or_spans(parts.span_or_nan)

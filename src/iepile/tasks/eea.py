@@ -18,7 +18,6 @@ class EEA(EventTask):
     name = "EEA"
     test_items_use_record = True
 
-
     def answer_grammar(self, items: list[dict], parts):
         """``{event type: [{role: string | NAN | [strings]}]}`` with every role of the event."""
         argument = parts.span_or_spans(parts.span_or_nan)

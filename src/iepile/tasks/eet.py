@@ -12,7 +12,6 @@ from iepile.tasks.scoring import dict_items, list_of, strings
 class EET(FlatLabelTask, EventTask):
     name = "EET"
 
-
     def answer_grammar(self, items: list[str], parts):
         """``{event type: [trigger strings]}``."""
         return parts.object([(item, parts.listed(parts.span)) for item in items])

@@ -22,7 +22,6 @@ class KG(Task):
     record_type = RelationRecord
     default_split_num = 1
 
-
     def answer_grammar(self, items: list[dict], parts):
         """``{entity type: {entity: {attribute: string | [strings]}}}`` with some of the attributes."""
         value = parts.span_or_spans()

@@ -14,7 +14,6 @@ class NER(FlatLabelTask):
     record_type = NERRecord
     default_split_num = 6
 
-
     def answer_grammar(self, items: list[str], parts):
         """``{type: [entity strings]}``."""
         return parts.object([(item, parts.listed(parts.span)) for item in items])

@@ -17,7 +17,6 @@ class RE(FlatLabelTask):
     record_type = RelationRecord
     default_split_num = 4
 
-
     def answer_grammar(self, items: list, parts):
         """``{relation: [{"subject", "object"}]}`` (the same pair may repeat: the reference scorer counts it)."""
         pair = parts.object([("subject", parts.span), ("object", parts.span)])

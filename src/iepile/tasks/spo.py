@@ -16,7 +16,6 @@ from iepile.tasks.scoring import dict_items, unique_tuples
 class SPO(RE):
     name = "SPO"
 
-
     def answer_keys(self, items: list[dict]) -> list[str]:
         """One key per predicate (several subject/object type pairs may share it)."""
         return list(dict.fromkeys(item["predicate"] for item in items))
