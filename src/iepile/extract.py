@@ -273,16 +273,16 @@ class Extractor:
         from iepile.schema import Schema
 
         schema_obj = schema if isinstance(schema, Schema) else task.schema_from_labels(schema)
-        if task.name == "EEA":
-            raise ValueError("EEA needs the triggers of each event: use task EE (triggers and arguments) instead")
+        if task.extract_unsupported:
+            raise ValueError(task.extract_unsupported)
         items = task.test_items(task.record_type(text=""), schema_obj)
         if not items:
             raise ValueError("the schema has no labels")
         groups = chunk(items, self.split_num or task.default_split_num)
-        keys = list(dict.fromkeys(answer_key(task.name, i) for i in items))
+        keys = list(dict.fromkeys(task.answer_key(i) for i in items))
         if isinstance(schema, (list, dict)):
             item_for = getattr(task, "item_for", lambda label: label)
-            asked = [answer_key(task.name, item_for(label)) for label in schema]
+            asked = [task.answer_key(item_for(label)) for label in schema]
             keys = [k for k in dict.fromkeys(asked) if k in keys] + [k for k in keys if k not in asked]
         return groups, keys
 
@@ -313,7 +313,7 @@ class Extractor:
         for i, text in enumerate(texts):
             for w, (start, end) in enumerate(spans[i]):
                 for g, group in enumerate(groups):
-                    keys = [answer_key(task.name, item) for item in group]
+                    keys = list(dict.fromkeys(task.answer_key(item) for item in group))
                     prompts.append(_Prompt(i, w, g, keys,
                                            build_instruction(task.name, languages[i], group, text[start:end])))
         return prompts
@@ -335,7 +335,7 @@ class Extractor:
             if unasked:
                 failures.append({**source, "status": "unasked_keys", "keys": unasked})
             for key in prompt.keys:
-                for value in _items_of(parsed.value.get(key)):
+                for value in task.answer_values(parsed.value.get(key)):
                     _add_item(merged, key, value, source)
         grounder = TextGrounder(text)
         items = list(merged.values())
@@ -343,27 +343,9 @@ class Extractor:
             _ground(item, grounder)
         items.sort(key=lambda item: (order.index(item.label) if item.label in order else len(order),
                                      _first_offset(item)))
-        return ExtractionResult(text=text, task=task.name, language=language, answer=_rebuild(items, order, task.name),
+        return ExtractionResult(text=text, task=task.name, language=language, answer=_rebuild(items, order, task),
                                 items=items, windows=[list(s) for s in spans], split=len(spans) > 1,
                                 failures=failures)
-
-
-def answer_key(task: str, item: Any) -> str:
-    """The key under which the answer to a schema item appears (SPO answers are keyed by predicate)."""
-    if isinstance(item, str):
-        return item
-    if "predicate" in item:
-        return item["predicate"]
-    return item.get("event_type") or item.get("entity_type")
-
-
-def _items_of(value: Any) -> list:
-    """A key's answer → its items: list elements, or (KG) one ``{entity: attributes}`` per entity."""
-    if isinstance(value, list):
-        return [v for v in value if v not in ("", None, NAN) and not (isinstance(v, str) and not v.strip())]
-    if isinstance(value, dict):
-        return [{k: v} for k, v in value.items()]
-    return []
 
 
 def _identity(value: Any) -> str:
@@ -414,14 +396,9 @@ def _first_offset(item: Item) -> int:
     return min(starts) if starts else 1 << 62
 
 
-def _rebuild(items: list[Item], order: list[str], task: str) -> dict:
+def _rebuild(items: list[Item], order: list[str], task) -> dict:
     """The merged answer in the task's shape: every asked key, in schema order."""
-    answer: dict[str, Any] = {key: {} if task == "KG" else [] for key in order}
+    answer: dict[str, Any] = {key: task.empty_value() for key in order}
     for item in items:
-        if isinstance(item.value, dict) and _is_entity_key(item.value):
-            current = answer[item.label] if isinstance(answer[item.label], dict) else {}
-            current.update(item.value)
-            answer[item.label] = current
-        else:
-            answer.setdefault(item.label, []).append(item.value)
+        task.add_answer_value(answer, item.label, item.value)
     return answer

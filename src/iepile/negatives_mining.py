@@ -170,44 +170,22 @@ def _loads(value):
             return None
 
 
-def _gold_spans(task: str, gold: list) -> dict[tuple, set[str]]:
-    """Span key → gold labels: entity string (NER), (head, tail) (RE/SPO), trigger (EE/EET/EEA)."""
+def _labels_by_span(tuples: Iterable[tuple], level: str) -> dict[tuple, set[str]]:
+    """The task's evaluation tuples ``(level, label, *span)`` of its first level, grouped by span."""
     spans: dict[tuple, set[str]] = defaultdict(set)
-    for item in gold or []:
-        if not isinstance(item, dict):
-            continue
-        if task == "NER":
-            spans[(item.get("entity"),)].add(item.get("entity_type"))
-        elif task in ("RE", "SPO"):
-            label = item.get("relation")
-            if task == "SPO":
-                label = f"{item.get('head_type')}_{label}_{item.get('tail_type')}"
-            spans[(item.get("head"), item.get("tail"))].add(label)
-        else:
-            spans[(item.get("event_trigger"),)].add(item.get("event_type"))
+    for item in tuples:
+        if item[0] == level and len(item) > 2:
+            spans[tuple(item[2:])].add(item[1])
     return spans
 
 
-def _predicted(task: str, answer) -> Iterable[tuple[tuple, str]]:
-    """(span key, predicted label) pairs of a parsed model answer in the IEPile output shapes."""
-    if not isinstance(answer, dict):
-        return
-    for label, values in answer.items():
-        for value in values if isinstance(values, list) else [values]:
-            if task == "NER" and isinstance(value, str):
-                yield (value,), label
-            elif task in ("RE", "SPO") and isinstance(value, dict):
-                head = value.get("subject", value.get("head"))
-                tail = value.get("object", value.get("tail"))
-                yield (head, tail), label
-            elif task in ("EE", "EET", "EEA"):
-                trigger = value.get("trigger") if isinstance(value, dict) else value
-                if isinstance(trigger, str):
-                    yield (trigger,), label
-
-
 def count_confusions(path: str | Path, task: Optional[str] = None) -> tuple[Counter, dict]:
-    """Counter of (gold label, predicted label) over a predictions file, and what was read/skipped."""
+    """Counter of (gold label, predicted label) over a predictions file, and what was read/skipped: a confusion is
+    a span the model gave another label than the gold one, read through the task's own evaluation tuples (entity
+    string, (subject, object) pair, trigger), so every task's answer shape is understood the way ``eval`` does."""
+    from iepile.instructions import parse_instruction
+    from iepile.tasks import get_task
+
     confusions: Counter = Counter()
     info = Counter()
     with open(path, encoding="utf-8") as handle:
@@ -215,21 +193,26 @@ def count_confusions(path: str | Path, task: Optional[str] = None) -> tuple[Coun
             if not line.strip():
                 continue
             row = json.loads(line)
-            line_task = (task or row.get("task") or "").upper()
             gold, answer = _loads(row.get("label")), _loads(row.get("output"))
-            if gold is None or answer is None:
+            if not isinstance(gold, list) or answer is None:
                 info["lines without a parsable label or output"] += 1
                 continue
+            task_impl = get_task(task or row.get("task") or "")
             info["lines"] += 1
-            spans = _gold_spans(line_task, gold)
-            for key, label in _predicted(line_task, answer):
-                if line_task == "SPO" and key in spans:
-                    subject, _, obj = split_spo(next(iter(spans[key])))
-                    label = f"{subject}_{label}_{obj}"
-                gold_labels = spans.get(key)
-                if gold_labels and label not in gold_labels:
-                    for gold_label in gold_labels:
-                        confusions[(gold_label, label)] += 1
+            try:
+                items = parse_instruction(row["instruction"])["schema"] if row.get("instruction") else None
+            except (ValueError, KeyError, TypeError):
+                items = None
+            level = task_impl.eval_levels()[0]
+            gold_spans = _labels_by_span(task_impl.gold_tuples([g for g in gold if isinstance(g, dict)],
+                                                               [items] if items else None), level)
+            predicted = _labels_by_span(task_impl.answer_tuples(answer, items), level)
+            for span, labels in predicted.items():
+                gold_labels = gold_spans.get(span)
+                for label in labels:
+                    if gold_labels and label not in gold_labels:
+                        for gold_label in gold_labels:
+                            confusions[(gold_label, label)] += 1
     return confusions, dict(info)
 
 

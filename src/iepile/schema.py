@@ -64,6 +64,17 @@ class Schema:
         return hashlib.sha256(self.to_lines().encode()).hexdigest()
 
 
+def join_spo(subject_type: object, predicate: str, object_type: object) -> str:
+    """The SPO label ``subjecttype_predicate_objecttype`` (the inverse of :func:`split_spo`); a missing type is
+    written as an empty string."""
+    return f"{subject_type or ''}_{predicate}_{object_type or ''}"
+
+
+def spo_item_label(item: dict) -> str:
+    """The SPO label of a schema item ``{subject_type, predicate, object_type}``."""
+    return join_spo(item.get("subject_type"), item["predicate"], item.get("object_type"))
+
+
 def split_spo(label: str) -> tuple[str, str, str]:
     """``subject_predicate_object`` → parts; the predicate may itself contain ``_`` (types may not)."""
     parts = label.split("_")
@@ -139,7 +150,7 @@ def parse_friendly(doc: Any, path: str = "<schema>") -> Schema:
     for item in doc.get("spo", []) or []:
         if isinstance(item, dict):
             try:
-                label = f"{item['subject_type']}_{item['predicate']}_{item['object_type']}"
+                label = join_spo(item["subject_type"], item["predicate"], item["object_type"])
             except KeyError as err:
                 raise SchemaError(f"{path}: spo: item lacks {err}") from None
         else:

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Optional
 
 from iepile.formats.base import ReadOptions, ReadStats
 from iepile.records import dumps
-from iepile.schema import Schema
+from iepile.schema import Schema, join_spo
 
 READERS = {
     "conll": "conll", "bio": "conll", "bmes": "conll", "bioes": "conll",
@@ -105,7 +105,7 @@ class SchemaCollector:
         for item in rec.get("relation") or ():
             self.roles.add(item["relation"])
             if self.task == "SPO":
-                self.types.add(f"{item.get('head_type', '')}_{item['relation']}_{item.get('tail_type', '')}")
+                self.types.add(join_spo(item.get("head_type"), item["relation"], item.get("tail_type")))
         for item in rec.get("event") or ():
             roles = self.type_roles.setdefault(item["event_type"], set())
             for arg in item.get("arguments") or ():

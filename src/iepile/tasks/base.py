@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Iterable, Optional
 
 from iepile.records import RecordError, find_span
 from iepile.sampling import SamplingOptions, SamplingStats, choose_labels, order
-from iepile.schema import Schema, SchemaError
+from iepile.schema import Schema, SchemaError, spo_item_label
 
 
 @dataclass
@@ -83,6 +83,25 @@ class Task:
     # -- targets -----------------------------------------------------------------------------------------------
     def render_output(self, record, items: list[Any], schema: Optional[Schema] = None) -> dict:
         raise NotImplementedError
+
+    #: why ``iepile extract`` cannot ask this task from a schema alone (None: it can)
+    extract_unsupported: ClassVar[Optional[str]] = None
+    #: the answer value of a key with nothing extracted (a list; KG: a map of entities)
+    empty_value: ClassVar[type] = list
+
+    def answer_key(self, item: Any) -> str:
+        """The key under which the answer to a schema item appears."""
+        return item
+
+    def answer_values(self, value: Any) -> list:
+        """A key's answer value → its items (empty strings and NAN dropped)."""
+        if not isinstance(value, list):
+            return []
+        return [v for v in value if v not in ("", None, "NAN") and not (isinstance(v, str) and not v.strip())]
+
+    def add_answer_value(self, answer: dict, key: str, value: Any) -> None:
+        """Put one item back under its key (the inverse of :meth:`answer_values`)."""
+        answer.setdefault(key, []).append(value)
 
     def answer_grammar(self, items: list[Any], parts) -> Any:
         """The constrained-decoding grammar of an answer to ``items``, built from ``parts``
@@ -175,5 +194,5 @@ def item_label(item: Any) -> str:
     if isinstance(item, str):
         return item
     if "predicate" in item:
-        return f"{item['subject_type']}_{item['predicate']}_{item['object_type']}"
+        return spo_item_label(item)
     return item.get("event_type") or item.get("entity_type")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from iepile.records import EventRecord
 from iepile.schema import Schema
 from iepile.tasks.base import Task, by_position, one_or_many, position_of, require_in_text, require_label, unique
@@ -12,6 +14,9 @@ class EventTask(Task):
     annotation_key = "event"
     record_type = EventRecord
     default_split_num = 4
+
+    def answer_key(self, item: Any) -> str:
+        return item if isinstance(item, str) else item["event_type"]  # EET asks types, EE and EEA event items
 
     def check(self, record, schema: Schema) -> None:
         known = schema.memo("events", lambda: set(schema.type_list) | set(schema.type_role_dict))

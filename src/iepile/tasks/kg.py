@@ -18,6 +18,19 @@ from iepile.tasks.scoring import KG_EMPTY, dict_items, strings, unique_tuples
 
 class KG(Task):
     name = "KG"
+    empty_value = dict
+
+    def answer_key(self, item) -> str:
+        return item if isinstance(item, str) else item["entity_type"]  # a type name of the user's schema, or an item
+
+    def answer_values(self, value) -> list:
+        """One ``{entity: attributes}`` per entity of the map."""
+        return [{k: v} for k, v in value.items()] if isinstance(value, dict) else []
+
+    def add_answer_value(self, answer: dict, key: str, value: dict) -> None:
+        current = answer.get(key) if isinstance(answer.get(key), dict) else {}
+        current.update(value)
+        answer[key] = current
     annotation_key = "relation"
     record_type = RelationRecord
     default_split_num = 1

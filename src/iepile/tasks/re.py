@@ -23,7 +23,7 @@ class RE(FlatLabelTask):
         return parts.object([(key, parts.listed(pair, unique=False)) for key in self.answer_keys(items)])
 
     def answer_keys(self, items: list) -> list[str]:
-        return list(items)
+        return list(dict.fromkeys(self.answer_key(item) for item in items))
 
     def dedupe_key(self, item):
         return (item.head, item.relation, item.tail)

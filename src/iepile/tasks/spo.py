@@ -8,7 +8,7 @@ one overwriting the earlier.
 from __future__ import annotations
 
 from iepile.records import RecordError
-from iepile.schema import Schema, split_spo
+from iepile.schema import Schema, join_spo, spo_item_label, split_spo
 from iepile.tasks.re import RE
 from iepile.tasks.scoring import dict_items, unique_tuples
 
@@ -16,12 +16,12 @@ from iepile.tasks.scoring import dict_items, unique_tuples
 class SPO(RE):
     name = "SPO"
 
-    def answer_keys(self, items: list[dict]) -> list[str]:
-        """One key per predicate (several subject/object type pairs may share it)."""
-        return list(dict.fromkeys(item["predicate"] for item in items))
+    def answer_key(self, item: dict) -> str:
+        """Answers are keyed by predicate (several subject/object type pairs may share one)."""
+        return item["predicate"]
 
     def label_of(self, rel) -> str:
-        return f"{rel.head_type}_{rel.relation}_{rel.tail_type}"
+        return join_spo(rel.head_type, rel.relation, rel.tail_type)
 
     def check(self, record, schema: Schema) -> None:
         for i, rel in enumerate(self.annotations(record)):
@@ -48,7 +48,7 @@ class SPO(RE):
     def render_output(self, record, items: list[dict], schema: Schema | None = None) -> dict:
         output: dict[str, list[dict]] = {}
         for item in items:
-            label = f"{item['subject_type']}_{item['predicate']}_{item['object_type']}"
+            label = spo_item_label(item)
             output.setdefault(item["predicate"], []).extend(self.pairs(record, label))
         return output
 
@@ -63,7 +63,7 @@ class SPO(RE):
         tuples = []
         for rel in annotations:
             predicate = rel.get("relation", "")
-            signature = f"{rel.get('head_type', '')}_{predicate}_{rel.get('tail_type', '')}"
+            signature = join_spo(rel.get("head_type"), predicate, rel.get("tail_type"))
             label = predicate if signature in ambiguous else signature
             tuples.append(("triple", label, rel.get("head", ""), rel.get("tail", "")))
         return tuples if reference else unique_tuples(tuples)
@@ -81,7 +81,7 @@ class SPO(RE):
         by_predicate: dict[str, list[str]] = {}
         for item in items:
             if isinstance(item, dict) and "predicate" in item:
-                signature = f"{item.get('subject_type')}_{item['predicate']}_{item.get('object_type')}"
+                signature = spo_item_label(item)
                 by_predicate.setdefault(item["predicate"], []).append(signature)
         return by_predicate
 
