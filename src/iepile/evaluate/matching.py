@@ -98,34 +98,19 @@ def match(gold: list[tuple], pred: list[tuple], multiset: bool) -> Matched:
 
 # -- keys not asked in a group's schema ---------------------------------------------------------------------------
 
-def answer_key(item: Any) -> Optional[str]:
-    """The top-level answer key a schema item asks for, read from its shape (so any task's items work): a label
-    string, an SPO predicate, an event type or an entity type."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        key = item.get("predicate") or item.get("event_type") or item.get("entity_type")
-        return key if isinstance(key, str) else None
-    return None
-
-
-def nested_keys(item: Any) -> Optional[list]:
-    """The roles or attributes an item asks for (``None``: the item does not restrict nested keys)."""
-    if isinstance(item, dict):
-        nested = item.get("arguments", item.get("attributes"))
-        return nested if isinstance(nested, list) else None
-    return None
-
-
-def drop_off_schema(answer: dict, items: Optional[list]) -> tuple[dict, int]:
-    """The answer without keys that were not asked, and how many keys were dropped (top level and nested).
-    Nested keys are only looked at under non-empty values, which keeps the common case cheap."""
+def drop_off_schema(answer: dict, items: Optional[list], task) -> tuple[dict, int]:
+    """The answer without keys that were not asked, and how many keys were dropped (top level and nested), read
+    through the task's :meth:`~iepile.tasks.base.Task.answer_key` and ``nested_keys``. Nested keys are only looked
+    at under non-empty values, which keeps the common case cheap."""
     if items is None:
         return answer, 0
     by_key: dict[str, list] = {}
     for item in items:
-        key = answer_key(item)
-        if key is not None:
+        try:
+            key = task.answer_key(item)
+        except (KeyError, TypeError):  # a malformed schema item of the instruction asks for nothing
+            continue
+        if isinstance(key, str):
             by_key.setdefault(key, []).append(item)
     kept, dropped = {}, 0
     for key, value in answer.items():
@@ -134,7 +119,7 @@ def drop_off_schema(answer: dict, items: Optional[list]) -> tuple[dict, int]:
             dropped += 1
             continue
         if value:
-            nested = [nested_keys(item) for item in asked]
+            nested = [task.nested_keys(item) for item in asked]
             if all(n is not None for n in nested):
                 value, nested_dropped = _drop_nested(value, {k for n in nested for k in n})
                 dropped += nested_dropped
@@ -164,7 +149,3 @@ def _drop_nested(value: Any, allowed: set[str]) -> tuple[Any, int]:
     if isinstance(value, dict):
         return {entity: keep(attrs) if isinstance(attrs, dict) else attrs for entity, attrs in value.items()}, dropped
     return value, dropped
-
-
-def count_off_schema(answer: dict, items: Optional[list]) -> int:
-    return drop_off_schema(answer, items)[1]

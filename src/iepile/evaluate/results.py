@@ -15,6 +15,7 @@ from iepile import __version__
 from iepile.evaluate.errors import KINDS
 from iepile.evaluate.metrics import bootstrap, macro, prf, scores
 from iepile.evaluate.scorer import Evaluator, LevelStats, TaskStats
+from iepile.tasks import get_task
 
 TOP_CONFUSIONS = 10
 NONE_LABEL = "∅"
@@ -117,9 +118,6 @@ def top_confusions(stats: LevelStats) -> list[list]:
 
 # -- the reference scorer's own result keys (iepile mode) -----------------------------------------------------------
 
-_REFERENCE_LEVELS = {"EE": ("trigger", "argument"), "EEA": ("event", "argument")}
-
-
 def reference_view(evaluator: Evaluator, name: str) -> dict:
     """``{"total": {...}, source: {...}}`` with 总样本数 (records), 错误数 (unparseable answers), P, R, F1 — or
     event_*/argument_* for EE and EEA — like the reference's result file."""
@@ -133,7 +131,7 @@ def reference_view(evaluator: Evaluator, name: str) -> dict:
 
 def reference_row(evaluator: Evaluator, name: str, source, records: int, errors: int) -> dict:
     row: dict[str, Any] = {"总样本数": records, "错误数": errors}
-    levels = _REFERENCE_LEVELS.get(name)
+    levels = get_task(name).reference_levels
     pairs = zip(("event_", "argument_"), levels) if levels else [("", None)]
     for prefix, level in pairs:
         level = level or next((lvl for task, lvl in evaluator.levels if task == name), None)

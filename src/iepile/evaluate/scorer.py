@@ -138,7 +138,7 @@ class Evaluator:
             return
         answer = parsed.value
         if items is not None:
-            filtered, off_schema = drop_off_schema(answer, items)
+            filtered, off_schema = drop_off_schema(answer, items, task)
             if off_schema:
                 stats.parse["off_schema_keys"] += off_schema
                 stats.parse_by_source[source]["off_schema_keys"] += off_schema

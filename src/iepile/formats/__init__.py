@@ -14,7 +14,8 @@ from typing import Iterable, Iterator, Optional
 
 from iepile.formats.base import ReadOptions, ReadStats
 from iepile.records import dumps
-from iepile.schema import Schema, join_spo
+from iepile.schema import Schema
+from iepile.tasks.base import LabelsSeen
 
 READERS = {
     "conll": "conll", "bio": "conll", "bmes": "conll", "bioes": "conll",
@@ -90,26 +91,18 @@ def map_labels(rec: dict, mapping: dict[str, str]) -> dict:
 
 class SchemaCollector:
     """Builds the schema of a task from the records seen (sorted labels, so that every split of a dataset yields
-    the same schema), after the labels a reader declared (e.g. DuEE's ``event_schema.json``, kept in file order)."""
+    the same schema), after the labels a reader declared (e.g. DuEE's ``event_schema.json``, kept in file order);
+    which labels make the schema is the task's :meth:`~iepile.tasks.base.Task.collect_schema`."""
 
     def __init__(self, task: str, declared: Optional[Schema] = None):
-        self.task = task
+        from iepile.tasks import get_task
+
+        self.task = get_task(task)
         self.declared = declared
-        self.types: set[str] = set()
-        self.roles: set[str] = set()
-        self.type_roles: dict[str, set[str]] = {}
+        self.seen = LabelsSeen()
 
     def add(self, rec: dict) -> None:
-        for item in rec.get("entity") or ():
-            self.types.add(item["entity_type"])
-        for item in rec.get("relation") or ():
-            self.roles.add(item["relation"])
-            if self.task == "SPO":
-                self.types.add(join_spo(item.get("head_type"), item["relation"], item.get("tail_type")))
-        for item in rec.get("event") or ():
-            roles = self.type_roles.setdefault(item["event_type"], set())
-            for arg in item.get("arguments") or ():
-                roles.add(arg["role"])
+        self.seen.add(rec)
 
     def add_all(self, records: Iterable[dict]) -> Iterator[dict]:
         for rec in records:
@@ -117,31 +110,16 @@ class SchemaCollector:
             yield rec
 
     def schema(self) -> Schema:
-        task = self.task
-        declared = self.declared or Schema()
-        if task == "NER":
-            return Schema(declared.type_list + sorted(self.types))
-        if task == "RE":
-            return Schema([], declared.role_list + sorted(self.roles))
-        if task == "SPO":
-            return Schema(declared.type_list + sorted(self.types), declared.role_list + sorted(self.roles))
-        type_roles = {t: list(r) for t, r in declared.type_role_dict.items()}
-        for event_type in sorted(self.type_roles):
-            known = type_roles.setdefault(event_type, [])
-            known += sorted(r for r in self.type_roles[event_type] if r not in known)
-        types = list(type_roles)
-        roles = [r for t in types for r in type_roles[t]]
-        if task == "EET":
-            return Schema(types)
-        return Schema(types, roles, type_roles)
+        return self.task.collect_schema(self.seen, self.declared or Schema())
 
     def undeclared(self) -> list[str]:
         """Labels found in records but missing from the declared schema (reported, never dropped)."""
         if self.declared is None:
             return []
-        known = set(self.declared.type_list) | set(self.declared.role_list) | set(self.declared.type_role_dict)
-        seen = self.types | self.roles | set(self.type_roles)
-        return sorted(seen - known)
+        schema, declared = self.schema(), self.declared
+        known = set(declared.type_list) | set(declared.role_list) | set(declared.type_role_dict)
+        found = set(schema.type_list) | set(schema.role_list) | set(schema.type_role_dict)
+        return sorted(found - known)
 
 
 # ---------------------------------------------------------------------------------------------------------------

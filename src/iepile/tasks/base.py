@@ -14,12 +14,40 @@ A task answers a few questions about its records and schemas:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Optional
 
 from iepile.records import RecordError, find_span
 from iepile.sampling import SamplingOptions, SamplingStats, choose_labels, order
-from iepile.schema import Schema, SchemaError, spo_item_label
+from iepile.schema import Schema, SchemaError, join_spo, spo_item_label
+
+
+@dataclass
+class LabelsSeen:
+    """The labels of raw records, collected while a dataset is imported (see :meth:`Task.collect_schema`)."""
+
+    entity_types: set = field(default_factory=set)
+    relations: set = field(default_factory=set)
+    spo: set = field(default_factory=set)  # subjecttype_predicate_objecttype signatures
+    event_roles: dict = field(default_factory=dict)  # event type → set of roles
+
+    def add(self, rec: dict) -> None:
+        for item in rec.get("entity") or ():
+            self.entity_types.add(item["entity_type"])
+        for item in rec.get("relation") or ():
+            self.relations.add(item["relation"])
+            self.spo.add(join_spo(item.get("head_type"), item["relation"], item.get("tail_type")))
+        for item in rec.get("event") or ():
+            roles = self.event_roles.setdefault(item["event_type"], set())
+            roles.update(arg["role"] for arg in item.get("arguments") or ())
+
+    def merged_type_roles(self, declared: Schema) -> dict[str, list[str]]:
+        """Declared event types and roles first (file order), then the ones seen (sorted)."""
+        type_roles = {t: list(r) for t, r in declared.type_role_dict.items()}
+        for event_type in sorted(self.event_roles):
+            known = type_roles.setdefault(event_type, [])
+            known += sorted(r for r in self.event_roles[event_type] if r not in known)
+        return type_roles
 
 
 @dataclass
@@ -80,6 +108,11 @@ class Task:
         """A schema given inline: a list of labels (flat tasks) or a mapping type → roles/attributes."""
         raise NotImplementedError
 
+    def collect_schema(self, seen: LabelsSeen, declared: Schema) -> Schema:
+        """The schema of imported records: the declared labels, then the ones seen (default: types with roles)."""
+        type_roles = seen.merged_type_roles(declared)
+        return Schema(list(type_roles), [r for roles in type_roles.values() for r in roles], type_roles)
+
     # -- targets -----------------------------------------------------------------------------------------------
     def render_output(self, record, items: list[Any], schema: Optional[Schema] = None) -> dict:
         raise NotImplementedError
@@ -92,6 +125,14 @@ class Task:
     def answer_key(self, item: Any) -> str:
         """The key under which the answer to a schema item appears."""
         return item
+
+    def nested_keys(self, item: Any) -> Optional[list]:
+        """The roles or attributes a schema item asks for (None: the item does not restrict nested keys)."""
+        nested = item.get("arguments", item.get("attributes")) if isinstance(item, dict) else None
+        return nested if isinstance(nested, list) else None
+
+    #: the levels the reference scorer reports as event_* and argument_* (None: one P/R/F1 of the main level)
+    reference_levels: ClassVar[Optional[tuple[str, str]]] = None
 
     def answer_values(self, value: Any) -> list:
         """A key's answer value → its items (empty strings and NAN dropped)."""

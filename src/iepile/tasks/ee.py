@@ -12,6 +12,7 @@ from iepile.tasks.scoring import dict_items, list_of
 
 class EE(EventTask):
     name = "EE"
+    reference_levels = ("trigger", "argument")
 
     def answer_grammar(self, items: list[dict], parts):
         """``{event type: [{"trigger", "arguments": {role: string | NAN | [strings]}}]}``; arguments all or none."""

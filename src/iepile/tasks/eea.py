@@ -16,6 +16,7 @@ from iepile.tasks.scoring import dict_items, list_of
 
 class EEA(EventTask):
     name = "EEA"
+    reference_levels = ("event", "argument")
     extract_unsupported = "EEA needs the triggers of each event: use task EE (triggers and arguments) instead"
     test_items_use_record = True
 

@@ -16,6 +16,9 @@ class EET(FlatLabelTask, EventTask):
         """``{event type: [trigger strings]}``."""
         return parts.object([(item, parts.listed(parts.span)) for item in items])
 
+    def collect_schema(self, seen, declared: Schema) -> Schema:
+        return Schema(list(seen.merged_type_roles(declared)))
+
     def kept_events(self, record) -> list:
         return [event for event in self.annotations(record) if event.event_trigger]
 

@@ -18,6 +18,9 @@ class NER(FlatLabelTask):
         """``{type: [entity strings]}``."""
         return parts.object([(item, parts.listed(parts.span)) for item in items])
 
+    def collect_schema(self, seen, declared: Schema) -> Schema:
+        return Schema(declared.type_list + sorted(seen.entity_types))
+
     def dedupe_key(self, item):
         return (item.entity, item.entity_type)
 

@@ -25,6 +25,9 @@ class RE(FlatLabelTask):
     def answer_keys(self, items: list) -> list[str]:
         return list(dict.fromkeys(self.answer_key(item) for item in items))
 
+    def collect_schema(self, seen, declared: Schema) -> Schema:
+        return Schema([], declared.role_list + sorted(seen.relations))
+
     def dedupe_key(self, item):
         return (item.head, item.relation, item.tail)
 

@@ -20,6 +20,9 @@ class SPO(RE):
         """Answers are keyed by predicate (several subject/object type pairs may share one)."""
         return item["predicate"]
 
+    def collect_schema(self, seen, declared: Schema) -> Schema:
+        return Schema(declared.type_list + sorted(seen.spo), declared.role_list + sorted(seen.relations))
+
     def label_of(self, rel) -> str:
         return join_spo(rel.head_type, rel.relation, rel.tail_type)
 
