@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Optional
 
-from iepile.schema import Schema, split_spo
+from iepile.schema import Schema
 
 # ---------------------------------------------------------------------------------------------------------------
 # (a) label-name similarity
@@ -75,19 +75,6 @@ class LabelEncoder:
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 1))
 
 
-def _compatible(a: str, b: str, spo: bool) -> bool:
-    """For SPO labels a hard negative shares the subject or the object type (a different predicate over the same
-    kind of entities is what a model confuses)."""
-    if not spo:
-        return True
-    try:
-        sa, _, oa = split_spo(a)
-        sb, _, ob = split_spo(b)
-    except ValueError:
-        return True
-    return sa == sb or oa == ob
-
-
 def _grams(label: str) -> set[str]:
     """Character unigrams and bigrams of a humanised label (the English model sees Chinese labels mostly as
     unknown characters, so shared characters carry the signal there)."""
@@ -108,9 +95,13 @@ def lexical_scores(labels: list[str]):
 
 
 def mine_similar(labels: list[str], encoder: LabelEncoder, top_k: int = 5, threshold: float = 0.0,
-                 spo: bool = False, lexical_weight: float = 0.0) -> dict[str, list[str]]:
+                 task: str = "NER", lexical_weight: float = 0.0) -> dict[str, list[str]]:
     """label → up to ``top_k`` other labels of the set, most similar first, with a score ≥ threshold. The score is
-    the cosine similarity of the embeddings plus ``lexical_weight`` × character-gram Jaccard similarity."""
+    the cosine similarity of the embeddings plus ``lexical_weight`` × character-gram Jaccard similarity; the
+    ``task`` may rule pairs out (SPO: a hard negative shares the subject or the object type)."""
+    from iepile.tasks import get_task
+
+    compatible = get_task(task).hard_negative_compatible
     labels = list(dict.fromkeys(labels))
     if len(labels) < 2:
         return {label: [] for label in labels}
@@ -122,18 +113,15 @@ def mine_similar(labels: list[str], encoder: LabelEncoder, top_k: int = 5, thres
     for i, label in enumerate(labels):
         order = sorted(range(len(labels)), key=lambda j: (-float(scores[i, j]), labels[j]))
         out[label] = [labels[j] for j in order
-                      if j != i and float(scores[i, j]) >= threshold and _compatible(label, labels[j], spo)][:top_k]
+                      if j != i and float(scores[i, j]) >= threshold and compatible(label, labels[j])][:top_k]
     return out
 
 
 def schema_labels(schema: Schema, task: str) -> list[str]:
-    """The labels hard negatives are about: types (NER, SPO, EE/EET/EEA) or relation names (RE)."""
-    task = task.upper()
-    if task == "RE":
-        return list(schema.role_list)
-    if task in ("EE", "EEA") and not schema.type_list:
-        return list(schema.type_role_dict)
-    return list(schema.type_list)
+    """The labels hard negatives are about: the ones the task samples negatives from."""
+    from iepile.tasks import get_task
+
+    return list(get_task(task).all_labels(schema))
 
 
 def dataset_labels(dictionary: dict[str, list[str]]) -> list[str]:
@@ -146,7 +134,7 @@ def mine_like(reference: dict, encoder: LabelEncoder, top_k: int = 5, threshold:
     """A nested dictionary with the same tasks and datasets as ``reference``, mined over each dataset's labels."""
     out: dict = {}
     for task, datasets in reference.items():
-        out[task] = {name: mine_similar(dataset_labels(d), encoder, top_k, threshold, spo=task == "SPO",
+        out[task] = {name: mine_similar(dataset_labels(d), encoder, top_k, threshold, task=task,
                                         lexical_weight=lexical_weight)
                      for name, d in datasets.items()}
     return out

@@ -670,7 +670,7 @@ def results_markdown(doc: dict, step: dict) -> str:
         lines += ["Test sample: " + "; ".join(f"{t}: {s}" for t, s in sizes.items()), ""]
         header = ["test"] if len(tests) > 1 else []
         header += ["system", "constrained", "mode", "F1"]
-        event = first["task"] in ("EE", "EEA")
+        event = any("argument" in row["levels_f1"] for row in subset)  # event tasks: arguments beside the main level
         if event:
             header.append("argument F1")
         header += ["parse fail %", "halluc. %", "predicted"]

@@ -184,7 +184,7 @@ def mine_command(
         elif schema or labels:
             names = labels.split(",") if labels else nm.schema_labels(load_schema(schema), task)
             mined = nm.mine_similar([n.strip() for n in names if n.strip()], nm.LabelEncoder(model), top_k,
-                                    threshold, spo=task.upper() == "SPO", lexical_weight=lexical_weight)
+                                    threshold, task=task, lexical_weight=lexical_weight)
         if predictions:
             confusions, info = nm.count_confusions(predictions, task if not like else None)
             _console().print(f"predictions: {info}; {len(confusions)} confused label pairs")

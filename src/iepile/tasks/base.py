@@ -144,6 +144,10 @@ class Task:
         """Put one item back under its key (the inverse of :meth:`answer_values`)."""
         answer.setdefault(key, []).append(value)
 
+    def hard_negative_compatible(self, label: str, other: str) -> bool:
+        """Whether ``other`` may be mined as a hard negative of ``label`` (``mine-negatives``)."""
+        return True
+
     def answer_grammar(self, items: list[Any], parts) -> Any:
         """The constrained-decoding grammar of an answer to ``items``, built from ``parts``
         (:class:`iepile.constrain.AnswerParts`): the same shape :meth:`render_output` writes."""

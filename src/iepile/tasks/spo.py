@@ -23,6 +23,15 @@ class SPO(RE):
     def collect_schema(self, seen, declared: Schema) -> Schema:
         return Schema(declared.type_list + sorted(seen.spo), declared.role_list + sorted(seen.relations))
 
+    def hard_negative_compatible(self, label: str, other: str) -> bool:
+        """A hard negative shares the subject or the object type: a different predicate over the same kind of
+        entities is what a model confuses."""
+        try:
+            (sa, _, oa), (sb, _, ob) = split_spo(label), split_spo(other)
+        except ValueError:
+            return True
+        return sa == sb or oa == ob
+
     def label_of(self, rel) -> str:
         return join_spo(rel.head_type, rel.relation, rel.tail_type)
 
