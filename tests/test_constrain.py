@@ -263,3 +263,11 @@ def test_constrained_tiny_model_writes_no_junk_strings(tiny_generator):
             strings += found
             assert all(s in text and _looks_like_a_span(s) for s in found), answer
     assert strings, answers  # the model did extract something
+
+
+def test_a_cjk_span_may_start_right_after_ascii_digits():
+    """Found by the task contract test: "击败" of "85比70击败了" was not a possible trigger (the digits before it
+    counted as an ASCII token the span would start inside)."""
+    grammar = grammar_for("EET", ["竞赛行为-胜负"], "中国男篮以85比70击败了伊朗队。")
+    assert accepts(grammar, '{"竞赛行为-胜负": ["击败"]}')
+    assert not accepts(grammar_for("NER", ["x"], "AL-AIN won"), '{"x": ["AIN"]}')

@@ -172,7 +172,13 @@ class TextIndex:
 
     def _mid_token(self, position: int) -> bool:
         """Inside an ASCII token, after a letter or digit and some punctuation: not where a span starts (".S" and "S"
-        of "U.S.", "AIN" of "AL-AIN"; '"France' and "France" of ' "France"' are fine)."""
+        of "U.S.", "AIN" of "AL-AIN"; '"France' and "France" of ' "France"' are fine). A CJK character is a word of
+        its own: "击败" of "85比70击败了" starts a span."""
+        lead = self.data[position]
+        if lead >= 0x80:
+            char = self.data[position:position + _utf8_length(lead)].decode("utf-8", "replace")
+            if char and is_cjk(char[0]):
+                return False
         before = position - 1
         while before >= 0 and self.data[before] < 0x80 and self.data[before] not in _SPACES \
                 and not _is_word_byte(self.data[before]):
