@@ -57,12 +57,15 @@ def _is_list(hint: Any) -> bool:
     return typing.get_origin(hint) is list
 
 
-def typer_command(cls: type, run: Callable[[Any], None], *, arguments: tuple[str, ...] = (),
-                  doc: Optional[str] = None) -> Callable:
+def typer_command(cls: type, run: Callable[..., None], *, arguments: tuple[str, ...] = (),
+                  doc: Optional[str] = None, extra: Optional[dict[str, tuple[Any, Any]]] = None) -> Callable:
     """A typer command whose parameters are the fields of ``cls`` (``arguments`` are positional) plus
-    ``--config``; it builds ``cls(**values)`` and calls ``run`` with it."""
+    ``--config``; it builds ``cls(**values)`` and calls ``run`` with it. ``extra`` adds parameters that are not
+    settings (``{name: (type, typer.Argument/Option)}``, first on the command line), given to ``run`` by name."""
     hints = typing.get_type_hints(cls)
     parameters, fields = [], {}
+    for name, (kind, info) in (extra or {}).items():
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind))
     for f in dataclasses.fields(cls):
         meta = f.metadata
         if not meta.get("cli", True):
@@ -88,7 +91,8 @@ def typer_command(cls: type, run: Callable[[Any], None], *, arguments: tuple[str
                                                              "names as keys); flags given here win.")))
 
     def command(ctx: typer.Context, **values: Any) -> None:
-        run(build_config(cls, values, values.pop("config"), ctx, fields, hints))
+        passed = {name: values.pop(name) for name in (extra or {})}
+        run(build_config(cls, values, values.pop("config"), ctx, fields, hints), **passed)
 
     command.__signature__ = inspect.Signature(
         [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context), *parameters])

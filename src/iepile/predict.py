@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from iepile.config import opt
 from iepile.fileio import ProgressBar, atomic_output, sha256_file
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -29,20 +30,27 @@ JOURNAL_VERSION = 1
 
 @dataclass
 class PredictOptions:
-    model: Optional[str] = None
-    adapter: Optional[str] = None
-    template: Optional[str] = None
-    batch_size: int = 8
-    max_new_tokens: int = 256
-    constrain: bool = False
-    threshold: Optional[float] = None  # open a list / add an item when its probability share reaches this
-    backend: str = "transformers"
-    shard: Optional[str] = None
-    task: Optional[str] = None  # for lines without a "task" field (constrained decoding needs it)
-    dtype: str = "auto"
-    device: Optional[str] = None
-    overwrite: bool = False
-    progress: bool = True
+    """Every setting of ``iepile predict`` (the command is built from these fields)."""
+
+    model: Optional[str] = opt(None, "HF folder or .gguf; default: the default model, or the base recorded with "
+                               "--adapter.", short="-m")
+    adapter: Optional[str] = opt(None, "LoRA adapter folder from `iepile train`.")
+    template: Optional[str] = opt(None, "Prompt template (default: the one the adapter or model was trained with, "
+                                  "else the tokenizer's chat template).")
+    batch_size: int = opt(8, "Prompts generated together.", short="-b")
+    max_new_tokens: int = opt(256, "Answer length limit in tokens.")
+    constrain: bool = opt(False, "Constrained decoding: exactly the asked keys, values of the task's shape, strings "
+                          "copied from the input.")
+    threshold: Optional[float] = opt(None, "Open a list (or add another item) when the model gives that side at "
+                                     "least this share of probability (0-1; lower = more recall; default: greedy).")
+    backend: str = opt("transformers", "transformers (CPU/GPU) or vllm (GPU, pip install 'iepile[vllm]').")
+    shard: Optional[str] = opt(None, "i/n: answer the i-th of n contiguous blocks of lines (cat the shard outputs "
+                               "in order to merge).")
+    task: Optional[str] = opt(None, "Task for lines without a \"task\" field (constrained decoding needs it).")
+    dtype: str = opt("auto", "auto, bf16, fp16 or fp32.")
+    device: Optional[str] = opt(None, "cpu, cuda, cuda:1, ... (default: cuda if any).")
+    overwrite: bool = opt(False, "Start over instead of resuming.")
+    progress: bool = opt(True, "No progress bar.", flag="--quiet", invert=True)
 
     def validate(self) -> None:
         if self.batch_size < 1:

@@ -10,45 +10,24 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("predict")(predict_command)
+    from iepile.config import typer_command
+    from iepile.predict import PredictOptions
+
+    app.command("predict")(typer_command(PredictOptions, run_predict, doc=run_predict.__doc__, extra={
+        "src": (str, typer.Argument(..., metavar="SRC", help="Test instructions from `iepile convert --split test`.")),
+        "dst": (str, typer.Argument(..., metavar="DST", help="Output: the same lines plus \"output\" (readable by "
+                                    "`iepile eval`)."))}))
     app.command("extract")(extract_command)
 
 
-def predict_command(
-    src: str = typer.Argument(..., help="Test instructions from `iepile convert --split test`."),
-    dst: str = typer.Argument(..., help="Output: the same lines plus \"output\" (readable by `iepile eval`)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="HF folder or .gguf; default: the default "
-                                        "model, or the base recorded with --adapter."),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help="LoRA adapter folder from `iepile train`."),
-    template: Optional[str] = typer.Option(None, "--template", help="Prompt template (default: the one the "
-                                           "adapter was trained with, else the tokenizer's chat template)."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Prompts generated together."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Answer length limit in tokens."),
-    constrain: bool = typer.Option(False, "--constrain", help="Constrained decoding: exactly the asked keys, "
-                                   "values of the task's shape, strings copied from the input."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Open a list (or add another item) when "
-                                              "the model gives that side at least this share of probability "
-                                              "(0-1; lower = more recall; default: greedy)."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: answer the i-th of n contiguous blocks of "
-                                        "lines (cat the shard outputs in order to merge)."),
-    backend: str = typer.Option("transformers", "--backend", help="transformers (CPU/GPU) or vllm (GPU, "
-                                "pip install 'iepile[vllm]')."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task for lines without a \"task\" field."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... (default: cuda if any)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Start over instead of resuming."),
-) -> None:
+def run_predict(options, *, src: str, dst: str) -> None:
     """Answer test instructions in batches; rerun the same command to resume after an interruption."""
     from rich.console import Console
 
-    from iepile.predict import PredictOptions, predict_file
+    from iepile.predict import predict_file
 
     console = Console(stderr=True)
-    warn_if_untrained(model, adapter, console)
-    options = PredictOptions(model=model, adapter=adapter, template=template, batch_size=batch_size,
-                             max_new_tokens=max_new_tokens, constrain=constrain, threshold=threshold, backend=backend,
-                             shard=shard,
-                             task=task, dtype=dtype, device=device, overwrite=overwrite)
+    warn_if_untrained(options.model, options.adapter, console)
     try:
         summary = predict_file(src, dst, options)
     except (ValueError, OSError) as err:
