@@ -28,7 +28,7 @@ from iepile.sampling import LazyRandom, SamplingOptions, SamplingStats, chunk, l
 from iepile.schema import Schema, load_schema
 from iepile.tasks import TASKS, get_task
 from iepile.tasks.base import Context, Task, item_label
-from iepile.instructions import LANGUAGES, task_sentence
+from iepile.instructions import LANGUAGES, escaped_head, escaped_tail
 
 BLOCK_BYTES = 1 << 19  # about 2,000 typical records a block
 GROUP_CACHE_SIZE = 100_000  # distinct label sets remembered; bounded so memory stays flat
@@ -151,8 +151,7 @@ class Converter:
                                         split_num, hard)
         self.split_num = split_num
         self.line_head = f'{{"task": {_quote(self.task.name)}, "source": {_quote(source)}'
-        self.escaped_instruction_head = _escape(
-            f'{{"instruction": {_quote(task_sentence(self.task.name, options.language))}, "schema": ')
+        self.escaped_instruction_head = escaped_head(self.task.name, options.language)
         self._group_cache: dict[tuple, list[tuple]] = {}
 
     def convert_batch(self, batch: "Batch") -> BatchResult:
@@ -187,11 +186,11 @@ class Converter:
         self.task.check(record, self.schema)
         # The instruction is written already escaped as a JSON string, piece by piece: escaping is per character,
         # so the escaped sentence and schema groups are computed once, not once per line.
-        quoted_input = _quote(_quote(record.text))[1:-1]
+        tail = escaped_tail(record.text)
         lines = []
         for group, escaped_group, group_labels in self.groups(record, index, stats):
             stats.groups_asked[group_labels] += 1
-            instruction = f'"{self.escaped_instruction_head}{escaped_group}, \\"input\\": {quoted_input}}}"'
+            instruction = f'"{self.escaped_instruction_head}{escaped_group}{tail}"'
             lines.append(self.render_line(record, group, instruction, label, index, stats))
         return lines
 

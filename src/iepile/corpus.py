@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from iepile.fileio import sha256_file
+from iepile.instructions import read_instruction
 from iepile.schema import Schema, load_schema
 from iepile.text import CJK_CLASS
 
@@ -541,10 +542,7 @@ def file_stats(path: str | Path, counter: Optional[TokenCounter] = None) -> dict
 
 
 def _schema_size(instruction: str) -> int:
-    try:
-        return len(json.loads(instruction).get("schema") or [])
-    except (json.JSONDecodeError, AttributeError):
-        return 0
+    return len(read_instruction(instruction)[1] or [])
 
 
 def _empty_output(output: str) -> bool:

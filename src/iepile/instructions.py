@@ -1,4 +1,6 @@
-"""Task sentences and the byte-exact instruction string of the IEPile corpus.
+"""Task sentences and the byte-exact instruction string of the IEPile corpus: built (:func:`build_instruction`,
+and pre-escaped pieces for the converter's fast path), parsed strictly (:func:`parse_instruction`) or leniently
+(:func:`read_instruction`), and rebuilt around a shorter input (:func:`input_and_rebuilder`) — in this one module.
 
 The instruction is ``json.dumps({"instruction": sentence, "schema": items, "input": text}, ensure_ascii=False)`` with
 default separators and exactly this key order: models trained on the released corpus read exactly these bytes.
@@ -7,7 +9,9 @@ default separators and exactly this key order: models trained on the released co
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Optional
+
+import orjson
 
 _RE_ZH = "你是专门进行关系抽取的专家。请从input中抽取出符合schema定义的关系三元组，不存在的关系返回空列表。请按照JSON字符串的格式回答。"
 _RE_EN = ("You are an expert in relationship extraction. Please extract relationship triples that match the schema "
@@ -80,7 +84,59 @@ def build_instruction(task: str, language: str, schema_items: list[Any], text: s
     return f'{{"instruction": {sentence}, "schema": {_encode(schema_items)}, "input": {_quote(text)}}}'
 
 
+def escaped_head(task: str, language: str) -> str:
+    """``{"instruction": "<sentence>", "schema": `` escaped once more, as it appears inside a JSON line: the
+    converter writes instructions already quoted, piece by piece (this head once, then each group and input)."""
+    return _quote(f'{{"instruction": {_quote(task_sentence(task, language))}, "schema": ')[1:-1]
+
+
+def escaped_tail(text: str) -> str:
+    """``, "input": "<text>"}`` escaped once more (the end of a quoted instruction, see :func:`escaped_head`)."""
+    return _quote(f', "input": {_quote(text)}}}')[1:-1]
+
 
 def parse_instruction(instruction: str) -> dict:
-    """Inverse of :func:`build_instruction`: ``{"instruction", "schema", "input"}``."""
-    return json.loads(instruction)
+    """Inverse of :func:`build_instruction`: ``{"instruction", "schema", "input"}``; a ValueError for anything that
+    is not an IEPile instruction."""
+    try:
+        parsed = orjson.loads(instruction)
+    except orjson.JSONDecodeError as err:
+        raise ValueError(f"not an IEPile instruction (malformed JSON: {err})") from None
+    if not (isinstance(parsed, dict) and isinstance(parsed.get("schema"), list)
+            and isinstance(parsed.get("input"), str)):
+        raise ValueError("not an IEPile instruction (a JSON object with a schema list and an input string)")
+    return parsed
+
+
+def read_instruction(instruction: Any) -> tuple[str, Optional[list]]:
+    """The input text and the schema group of an instruction, leniently: a prompt that is not an IEPile instruction
+    still serves as the text (for the hallucination check), with no schema."""
+    if not isinstance(instruction, str):
+        return "", None
+    try:
+        parsed = orjson.loads(instruction)
+    except orjson.JSONDecodeError:
+        return instruction, None
+    if not isinstance(parsed, dict):
+        return instruction, None
+    items = parsed.get("schema")
+    return str(parsed.get("input", "")), items if isinstance(items, list) else None
+
+
+def input_and_rebuilder(instruction: str) -> tuple[str, Callable[[str], str]]:
+    """The text to shorten and how to rebuild the instruction around a shorter text.
+
+    For an IEPile instruction (a JSON object with an ``"input"`` string) the input value is replaced and the object
+    re-serialised exactly as the converter does (key order kept, ``ensure_ascii=False``), so the schema stays whole
+    and the JSON valid. Any other instruction is shortened from its end."""
+    try:
+        parsed = orjson.loads(instruction)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
+
+        def rebuild(text: str) -> str:
+            return json.dumps({**parsed, "input": text}, ensure_ascii=False)
+
+        return parsed["input"], rebuild
+    return instruction, lambda text: text

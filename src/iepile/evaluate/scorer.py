@@ -16,6 +16,7 @@ from typing import Any, Iterable, Optional
 import orjson
 
 from iepile.evaluate.errors import KINDS, classify
+from iepile.instructions import read_instruction
 from iepile.evaluate.matching import Mode, drop_off_schema, get_mode, match, normalize_text, normalize_value
 from iepile.evaluate.metrics import Counts, PerRecord
 from iepile.evaluate.parsing import CLEAN, FAILED, REPAIRED, parse_answer
@@ -250,21 +251,6 @@ def by_level(tuples: Iterable[tuple]) -> dict[str, list[tuple]]:
     for item in tuples:
         levels.setdefault(item[0], []).append(item)
     return levels
-
-
-def read_instruction(instruction: Any) -> tuple[str, Optional[list]]:
-    """The input text and the schema group of an instruction string; a prompt that is not an IEPile instruction
-    still serves as the text (for the hallucination check), with no schema."""
-    if not isinstance(instruction, str):
-        return "", None
-    try:
-        parsed = orjson.loads(instruction)
-    except orjson.JSONDecodeError:
-        return instruction, None
-    if not isinstance(parsed, dict):
-        return instruction, None
-    items = parsed.get("schema")
-    return str(parsed.get("input", "")), items if isinstance(items, list) else None
 
 
 def read_label(label: Any) -> list[dict]:

@@ -18,8 +18,9 @@ right, losing the ``[/INST]``/assistant marker and teaching unterminated JSON):
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
+
+from iepile.instructions import input_and_rebuilder
 
 from iepile.modeling.templates import TOKENIZER_TEMPLATE_NAMES, Template, Token, get_template, prompt_elements
 
@@ -145,7 +146,7 @@ class PromptBuilder:
 
     def _shortened_prompt(self, instruction: str, max_length: int) -> list[int] | None:
         """Longest prefix of the input text whose prompt fits (binary search over characters), or None."""
-        text, rebuild = _input_text_and_rebuilder(instruction)
+        text, rebuild = input_and_rebuilder(instruction)
         shortest = self._encode_prompt(rebuild(""))
         if len(shortest) > max_length:
             return None
@@ -189,23 +190,3 @@ class PromptBuilder:
         if self.template is not None:
             candidates += [self._special_token_id(word) for word in self.template.stop_words]
         return list(dict.fromkeys(i for i in candidates if i is not None))
-
-
-def _input_text_and_rebuilder(instruction: str):
-    """The text to shorten and how to rebuild the instruction around a shorter text.
-
-    For an IEPile instruction (a JSON object with an ``"input"`` string) we shorten the input value and re-serialise
-    exactly as the converter does (key order kept, ``ensure_ascii=False``), so the schema stays whole and the JSON
-    valid. Any other instruction is shortened from its end.
-    """
-    try:
-        parsed = json.loads(instruction)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
-
-        def rebuild(text: str) -> str:
-            return json.dumps({**parsed, "input": text}, ensure_ascii=False)
-
-        return parsed["input"], rebuild
-    return instruction, lambda text: text
