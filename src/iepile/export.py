@@ -27,13 +27,12 @@ def export_merged(
 
     from transformers import AutoConfig
 
-    from iepile.modeling.loading import IEPILE_META_FILE, load_model_and_tokenizer, read_meta, resolve_model_path
+    from iepile.modeling.loading import IEPILE_META_FILE, load_resolved, resolve_model
 
     adapter = pathlib.Path(adapter)
-    meta = read_meta(adapter)
-    base = model if model is not None else meta.get("base_model")
-    base_path = resolve_model_path(base)
-    merged, tokenizer = load_model_and_tokenizer(base_path, adapter, dtype="fp32", device="cpu")
+    spec = resolve_model(model, adapter)
+    meta, base_path = spec.meta, spec.path
+    merged, tokenizer = load_resolved(spec, dtype="fp32", device="cpu")
     save_dtype = _save_dtype(dtype, AutoConfig.from_pretrained(base_path))
     merged = merged.to(save_dtype)
     output = pathlib.Path(output_dir)

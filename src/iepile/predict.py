@@ -124,13 +124,12 @@ class TransformersGenerator:
     @classmethod
     def load(cls, model: Optional[str] = None, adapter: Optional[str] = None, *, template: Optional[str] = None,
              dtype: str = "auto", device: Optional[str] = None, **settings) -> "TransformersGenerator":
-        from iepile.modeling.loading import load_model_and_tokenizer, saved_template
+        from iepile.modeling.loading import load_resolved, resolve_model
         from iepile.modeling.prompts import PromptBuilder
 
-        loaded, tokenizer = load_model_and_tokenizer(model, adapter, dtype=dtype, device=device)
-        template = template or saved_template(adapter) or saved_template(model if model and Path(model).is_dir()
-                                                                         else None)
-        return cls(loaded, tokenizer, PromptBuilder(tokenizer, template), **settings)
+        spec = resolve_model(model, adapter, template)
+        loaded, tokenizer = load_resolved(spec, dtype=dtype, device=device)
+        return cls(loaded, tokenizer, PromptBuilder(tokenizer, spec.template), **settings)
 
     @property
     def context_length(self) -> int:
@@ -237,14 +236,13 @@ class VllmGenerator:
             from vllm import LLM, SamplingParams
         except ImportError:
             raise ValueError("--backend vllm needs vLLM on a GPU machine: pip install 'iepile[vllm]'") from None
-        from iepile.modeling.loading import load_tokenizer, read_meta, resolve_model_path, saved_template
+        from iepile.modeling.loading import load_tokenizer, resolve_model
         from iepile.modeling.prompts import PromptBuilder
 
-        if model is None and adapter is not None:
-            model = read_meta(adapter).get("base_model")
-        path = str(resolve_model_path(model))
+        spec = resolve_model(model, adapter, template)
+        path = str(spec.path)
         self.tokenizer = load_tokenizer(path)
-        self.prompts = PromptBuilder(self.tokenizer, template or saved_template(adapter) or saved_template(path))
+        self.prompts = PromptBuilder(self.tokenizer, spec.template)
         self.llm = LLM(model=path, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None)
         self.lora = None
         if adapter is not None:

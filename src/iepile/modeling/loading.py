@@ -9,6 +9,7 @@ folder (bf16 safetensors + tokenizer) in a cache directory, and everything else 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -185,6 +186,31 @@ def saved_template(folder: str | os.PathLike | None) -> str | None:
     return read_meta(folder).get("template")
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Which weights to load and how to prompt them, resolved once from what the user gave and then passed along
+    (predict, extract, export and both generation backends read this, not the folders again)."""
+
+    path: pathlib.Path                   # the base model's Hugging Face folder (a .gguf converted, the default found)
+    adapter: pathlib.Path | None         # a LoRA adapter on top, or None
+    template: str | None                 # the prompt template (None: the tokenizer's chat template)
+    meta: dict                           # the adapter's (else the model folder's) iepile.json
+
+
+def resolve_model(model: str | os.PathLike | None = None, adapter: str | os.PathLike | None = None,
+                  template: str | None = None) -> ModelSpec:
+    """The base is ``model``, else the one the adapter records, else the default model; the template is the one
+    asked, else the adapter's, else the model folder's own (a fully fine-tuned or exported model)."""
+    adapter_meta = read_meta(adapter)
+    if model is None and adapter is not None:
+        model = adapter_meta.get("base_model")
+    path = resolve_model_path(model)
+    model_meta = read_meta(path)
+    return ModelSpec(path=path, adapter=pathlib.Path(adapter) if adapter is not None else None,
+                     template=template or adapter_meta.get("template") or model_meta.get("template"),
+                     meta=adapter_meta or model_meta)
+
+
 def load_tokenizer(model: str | os.PathLike | None = None, *, padding_side: str = "left") -> PreTrainedTokenizerBase:
     """The tokenizer of a model, with a pad token (EOS when it has none) and the given padding side."""
     from transformers import AutoTokenizer
@@ -211,17 +237,20 @@ def load_model_and_tokenizer(
       as fast as the plain model and outputs equal base+adapter. For training it stays a trainable ``PeftModel``.
     - Inference tokenizers pad on the left (batched generation); training tokenizers on the right.
     """
+    return load_resolved(resolve_model(model, adapter), dtype=dtype, device=device, for_training=for_training)
+
+
+def load_resolved(spec: ModelSpec, *, dtype: str = "auto", device: str | None = None,
+                  for_training: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """:func:`load_model_and_tokenizer` for a :class:`ModelSpec`."""
     from transformers import AutoModelForCausalLM
 
-    if model is None and adapter is not None:
-        model = read_meta(adapter).get("base_model")
     device = device or default_device()
     torch_dtype = resolve_dtype(dtype, device)
-    model_path = resolve_model_path(model)
-    tokenizer = load_tokenizer(model_path, padding_side="right" if for_training else "left")
-    loaded = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype)
-    if adapter is not None:
-        loaded = _attach_adapter(loaded, adapter, trainable=for_training)
+    tokenizer = load_tokenizer(spec.path, padding_side="right" if for_training else "left")
+    loaded = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch_dtype)
+    if spec.adapter is not None:
+        loaded = _attach_adapter(loaded, spec.adapter, trainable=for_training)
     loaded.to(device)
     if not for_training:
         loaded.eval()
