@@ -1,4 +1,5 @@
-"""``make demo``: the whole pipeline on the bundled example data, as a user first meets it.
+"""``make demo`` (= ``python examples/demo.py``): the whole pipeline on the bundled example data, as a user first
+meets it.
 
     import (a CoNLL file) → convert (every task, en + zh, train and test) → a short full fine-tune of the default
     model → predict the held-out examples → eval (terminal table + HTML report)
@@ -20,8 +21,7 @@ from rich.table import Table
 
 from iepile.convert import ConvertOptions, convert_file
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
+EXAMPLES = Path(__file__).resolve().parent  # this script lives with the example data it runs on
 TASKS = ("NER", "RE", "SPO", "EE", "EET", "EEA", "KG")
 LANGUAGES = ("en", "zh")
 TRAINED_TASKS = ("NER", "RE", "EET")  # what the short fine-tune learns and the demo scores
@@ -126,7 +126,8 @@ def evaluate(answers: Path, run_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "demo")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "demo", help="output folder (default: runs/demo "
+                        "in the working directory)")
     parser.add_argument("--max-steps", type=int, default=48, help="optimiser steps of the fine-tune")
     args = parser.parse_args(argv)
     started = time.perf_counter()
