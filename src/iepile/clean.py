@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from iepile.records import RecordError, dumps
+from iepile.fileio import atomic_output, refuse_input_as_output
 from iepile.text import has_cjk
 
 LABEL_KEYS = ("entity", "relation", "event")
@@ -339,6 +340,8 @@ def clean_file(src: str | Path, dst: str | Path, opts: Optional[CleanOptions] = 
     ``<dst>.removed.jsonl``) as ``{line, rule, detail, text, labels}``. Returns the summary counts."""
     opts = opts or CleanOptions()
     opts.validate()
+    refuse_input_as_output(dst, src)
+    refuse_input_as_output(report, src)
     src, dst = Path(src), Path(dst)
     report = Path(report) if report else Path(str(dst) + ".removed.jsonl")
     summary = CleanSummary()
@@ -347,8 +350,9 @@ def clean_file(src: str | Path, dst: str | Path, opts: Optional[CleanOptions] = 
     merged = _merge_sources(src, entries, by_text, opts) if opts.on_conflict == "merge" and summary.conflicts else {}
     near = NearDupIndex(opts.near_dup, opts.seed) if opts.near_dup else None
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(dst, "w", encoding="utf-8", newline="\n") as out, \
-            open(report, "w", encoding="utf-8", newline="\n") as rep:
+    with atomic_output(dst) as dst_tmp, atomic_output(report) as report_tmp, \
+            open(dst_tmp, "w", encoding="utf-8", newline="\n") as out, \
+            open(report_tmp, "w", encoding="utf-8", newline="\n") as rep:
         for number, rec in _records(src, opts, summary):
             summary.records_in += 1
             if "__rejected__" in rec:

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Optional
 import orjson
 
 from iepile import __version__
-from iepile.fileio import ProgressBar, atomic_output
+from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output
 from iepile.records import Line, RecordError, decode_block, decode_record
 from iepile.sampling import LazyRandom, SamplingOptions, SamplingStats, chunk, load_hard_negatives
 from iepile.schema import Schema, load_schema
@@ -341,6 +341,7 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: Conver
     ``<dst>.manifest.json`` and, with ``on_error="skip"``, ``<dst>.rejects.jsonl``. Returns the manifest."""
     options.validate()
     src, dst = str(src), str(dst)
+    refuse_input_as_output(dst, src, options.schema_path, options.hard_negatives)
     schema = load_schema(options.schema_path)
     converter = Converter(options, schema, src, options.source or default_source(src))
     stats, rejects = Stats(), []

@@ -25,6 +25,21 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def refuse_input_as_output(output: str | os.PathLike | None, *inputs: str | os.PathLike | None) -> None:
+    """An output that is one of the inputs would destroy it (``iepile clean x.json x.json`` used to empty x.json):
+    refused with a clear error before any work. ``-`` and None (standard streams, no file) are never the same."""
+    if output is None or str(output) == "-":
+        return
+    out = Path(output)
+    for source in inputs:
+        if source is None or str(source) == "-" or not Path(source).exists():
+            continue
+        same = out.resolve() == Path(source).resolve() or (out.exists() and os.path.samefile(out, source))
+        if same:
+            raise ValueError(f"{output}: this output is also the input {source}; writing it would destroy the "
+                             "input. Choose another output path (nothing was changed)")
+
+
 def temporary_name(path: str | os.PathLike) -> Path:
     """Where :func:`atomic_output` writes before the rename: a hidden file in the target's own directory (a rename
     across file systems would not be atomic)."""
@@ -43,6 +58,21 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """A whole text file at once: the old content stays until the new one is complete."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def check_writable(path: str | os.PathLike, option: str = "output") -> None:
+    """Fail before the work (a model load, a long scoring) when an output cannot be written where asked."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{option} {path}: the folder {folder} is not writable")
 
 
 class ProgressBar:

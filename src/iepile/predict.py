@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from iepile.config import opt
-from iepile.fileio import ProgressBar, atomic_output, sha256_file
+from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output, sha256_file
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 JOURNAL_VERSION = 1
@@ -361,6 +361,7 @@ def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: Predic
     """Answer every instruction of ``src`` (its shard) into ``dst``; resumes from ``dst.partial``. ``generator`` lets
     callers (tests, the bench) reuse a loaded model."""
     options.validate()
+    refuse_input_as_output(dst, src)
     started = time.perf_counter()
     lines = read_instruction_lines(src)
     owned = shard_range(len(lines), options.shard)

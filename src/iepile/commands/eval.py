@@ -39,6 +39,7 @@ def eval_command(
 
     from iepile.evaluate import EvalError, EvalOptions, evaluate_file
     from iepile.evaluate.console import print_result
+    from iepile.fileio import check_writable, refuse_input_as_output, write_text_atomic
 
     console = Console(stderr=True)
     options = EvalOptions(mode=mode, task=task, ignore_off_schema=ignore_off_schema, repair=repair,
@@ -46,14 +47,17 @@ def eval_command(
                           reference_gold=reference_gold)
     try:
         options.resolved_mode()
+        for path, option in ((json_out, "--json"), (report, "--report")):
+            if path:
+                refuse_input_as_output(path, pred)
+                check_writable(path, option)
         result = evaluate_file(pred, options)
     except (EvalError, ValueError, OSError) as err:
         console.print(f"[bold red]error:[/] {err}")
         raise typer.Exit(1) from None
     print_result(result, Console(), by_type=by_type)
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, ensure_ascii=False, indent=2)
+        write_text_atomic(json_out, json.dumps(result, ensure_ascii=False, indent=2))
         console.print(f"result written to {json_out}")
     if report:
         from iepile.evaluate.report import write_report

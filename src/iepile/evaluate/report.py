@@ -4,9 +4,9 @@ top confusions and examples of each error kind with the predicted and gold spans
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 
 from iepile.evaluate.errors import KINDS
+from iepile.fileio import write_text_atomic
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -19,7 +19,7 @@ h2{border-bottom:2px solid #4a7bd0;padding-bottom:2px}code{background:#f4f4f4;pa
 
 
 def write_report(result: dict, path: str) -> None:
-    Path(path).write_text(render_report(result), encoding="utf-8")
+    write_text_atomic(path, render_report(result))
 
 
 def render_report(result: dict) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Iterator, Optional
 
+from iepile.fileio import atomic_output, refuse_input_as_output
 from iepile.formats.base import ReadOptions, ReadStats
 from iepile.records import dumps
 from iepile.schema import Schema
@@ -137,23 +138,27 @@ def import_file(src: str | Path, out: str | Path, fmt: str, opts: Optional[ReadO
     """Read ``src`` in format ``fmt`` and write unified records to ``out`` and the schema file next to it.
 
     Returns the statistics (records, labels, skipped items with reasons, repairs, examples, schema sizes)."""
+    refuse_input_as_output(out, src)
+    refuse_input_as_output(schema_out, src)
     opts = opts or ReadOptions()
     stats = ReadStats()
     records = read_records(src, fmt, opts, stats)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     collector: Optional[SchemaCollector] = None
-    with open(out, "w", encoding="utf-8", newline="\n") as handle:
+    # both files appear only when the whole input was read: a failure leaves a previous output as it was
+    with atomic_output(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         for rec in records:
             if collector is None:
                 collector = SchemaCollector(opts.task, stats.declared_schema)
             rec = map_labels(rec, label_map or {})
             collector.add(rec)
             handle.write(dumps(rec) + "\n")
-    collector = collector or SchemaCollector(opts.task, stats.declared_schema)
-    schema = collector.schema()
-    schema_file = Path(schema_out) if schema_out else schema_path_for(out)
-    schema_file.write_text(schema.to_lines(), encoding="utf-8")
+        collector = collector or SchemaCollector(opts.task, stats.declared_schema)
+        schema = collector.schema()
+        schema_file = Path(schema_out) if schema_out else schema_path_for(out)
+        with atomic_output(schema_file) as schema_tmp:
+            schema_tmp.write_text(schema.to_lines(), encoding="utf-8")
     result = stats.to_dict()
     result.update(format=fmt, task=opts.task, output=str(out), schema=str(schema_file),
                   schema_sizes=[len(schema.type_list), len(schema.role_list), len(schema.type_role_dict)],
