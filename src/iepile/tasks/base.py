@@ -62,6 +62,7 @@ class Context:
 
 class Task:
     name: ClassVar[str]
+    sentences: ClassVar[dict[str, str]]  # language → the sentence opening the task's instructions
     annotation_key: ClassVar[str]
     record_type: ClassVar[type]
     default_split_num: ClassVar[int]

@@ -12,6 +12,14 @@ from iepile.tasks.scoring import dict_items, list_of
 
 class EE(EventTask):
     name = "EE"
+    #: the task sentence that opens every instruction, per language (the reference's, byte for byte)
+    sentences = {
+        "zh": '你是专门进行事件提取的专家。请从input中抽取出符合schema定义的事件，不存在的事件返回空列表，不存在的论元返回NAN，如果论元存在多值请返回列表。请按照JSON字符串的格式回答。',
+        "en": ('You are an expert in event extraction. Please extract events from the input that conform to the schema'
+                ' definition. Return an empty list for events that do not exist, and return NAN for arguments that do'
+                ' not exist. If an argument has multiple values, please return a list. Respond in the format of a JSON'
+                ' string.'),
+    }
     reference_levels = ("trigger", "argument")
 
     def answer_grammar(self, items: list[dict], parts):

@@ -16,6 +16,14 @@ from iepile.tasks.scoring import dict_items, list_of
 
 class EEA(EventTask):
     name = "EEA"
+    #: the task sentence that opens every instruction, per language (the reference's, byte for byte)
+    sentences = {
+        "zh": '你是专门进行事件论元提取的专家。请从input中抽取出符合schema定义的事件论元及论元角色，不存在的论元返回NAN或空字典，如果论元存在多值请返回列表。请按照JSON字符串的格式回答。',
+        "en": ('You are an expert in event argument extraction. Please extract event arguments and their roles from'
+                ' the input that conform to the schema definition, which already includes event trigger words. If an'
+                ' argument does not exist, return NAN or an empty dictionary. Please respond in the format of a JSON'
+                ' string.'),
+    }
     reference_levels = ("event", "argument")
     extract_unsupported = "EEA needs the triggers of each event: use task EE (triggers and arguments) instead"
     test_items_use_record = True

@@ -11,6 +11,13 @@ from iepile.tasks.scoring import dict_items, list_of, strings
 
 class EET(FlatLabelTask, EventTask):
     name = "EET"
+    #: the task sentence that opens every instruction, per language (the reference's, byte for byte)
+    sentences = {
+        "zh": '你是专门进行事件提取的专家。请从input中抽取出符合schema定义的事件类型及事件触发词，不存在的事件返回空列表。请按照JSON字符串的格式回答。',
+        "en": ('You are an expert in event extraction. Please extract event types and event trigger words from the input'
+                ' that conform to the schema definition. Return an empty list for non-existent events. Please respond'
+                ' in the format of a JSON string.'),
+    }
 
     def answer_grammar(self, items: list[str], parts):
         """``{event type: [trigger strings]}``."""

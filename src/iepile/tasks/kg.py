@@ -18,6 +18,15 @@ from iepile.tasks.scoring import KG_EMPTY, dict_items, strings, unique_tuples
 
 class KG(Task):
     name = "KG"
+    #: the task sentence that opens every instruction, per language (the reference's, byte for byte)
+    sentences = {
+        "zh": ('你是一个图谱实体知识结构化专家。根据输入实体类型(entity type)的schema描述，从文本中抽取出相应的实体实例和其属性信息，不存在的属性不输出, 属性存在多值就返回列表，并输出为可解析的json'
+                '格式。'),
+        "en": ('You are an expert in structured knowledge systems for graph entities. Based on the schema description'
+                ' of the input entity type, you extract the corresponding entity instances and their attribute information'
+                ' from the text. Attributes that do not exist should not be output. If an attribute has multiple values,'
+                ' a list should be returned. The results should be output in a parsable JSON format.'),
+    }
     empty_value = dict
 
     def answer_key(self, item) -> str:

@@ -10,6 +10,13 @@ from iepile.tasks.scoring import dict_items, list_of, strings, unique_tuples
 
 class NER(FlatLabelTask):
     name = "NER"
+    #: the task sentence that opens every instruction, per language (the reference's, byte for byte)
+    sentences = {
+        "zh": '你是专门进行实体抽取的专家。请从input中抽取出符合schema定义的实体，不存在的实体类型返回空列表。请按照JSON字符串的格式回答。',
+        "en": ('You are an expert in named entity recognition. Please extract entities that match the schema definition'
+                ' from the input. Return an empty list if the entity type does not exist. Please respond in the format'
+                ' of a JSON string.'),
+    }
     annotation_key = "entity"
     record_type = NERRecord
     default_split_num = 6

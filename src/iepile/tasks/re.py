@@ -13,6 +13,13 @@ from iepile.tasks.scoring import dict_items, list_of, unique_tuples
 
 class RE(FlatLabelTask):
     name = "RE"
+    #: the task sentence that opens every instruction, per language (the reference's, byte for byte)
+    sentences = {
+        "zh": '你是专门进行关系抽取的专家。请从input中抽取出符合schema定义的关系三元组，不存在的关系返回空列表。请按照JSON字符串的格式回答。',
+        "en": ('You are an expert in relationship extraction. Please extract relationship triples that match the schema'
+                ' definition from the input. Return an empty list for relationships that do not exist. Please respond'
+                ' in the format of a JSON string.'),
+    }
     annotation_key = "relation"
     record_type = RelationRecord
     default_split_num = 4
