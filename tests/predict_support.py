@@ -25,7 +25,7 @@ def perturb(model, seed: int = TINY_SEED) -> None:
 def tiny_model_dir(tmp_path_factory):
     """A saved tiny model whose weights are already perturbed (so a subprocess loads the same model)."""
     from iepile.modeling.loading import load_model_and_tokenizer
-    from iepile.modeling.tiny import build_tiny_model
+    from tiny_model import build_tiny_model
 
     built = build_tiny_model(tmp_path_factory.mktemp("tiny-base") / "model")
     model, tokenizer = load_model_and_tokenizer(str(built), dtype="fp32", device="cpu")

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from iepile.modeling.tiny import build_tiny_model
+from tiny_model import build_tiny_model
 from iepile.reproduce import RecipeError, _pooled, load_recipe, run_recipe, sample_records
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import torch
 
 from iepile.modeling.loading import load_model_and_tokenizer, load_tokenizer
 from iepile.modeling.prompts import PromptBuilder
-from iepile.modeling.tiny import build_tiny_model
+from tiny_model import build_tiny_model
 from iepile.train import SupervisedCollator, TokenBudgetBatchSampler, TrainConfig, encode_rows, read_rows, train
 
 CONLL_TYPES = ["location", "misc", "organisation", "person"]
