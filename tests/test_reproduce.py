@@ -168,3 +168,10 @@ def test_zero_shot_sets_are_never_trained_on(manifest):
             path = source["file"] if isinstance(source, dict) else source
             if any(folder in str(path) for folder in ZERO_SHOT_FOLDERS):
                 assert split != "train", f"{manifest.name}: {dataset['name']} trains on a zero-shot set"
+
+
+def test_every_step_kind_has_a_runner(tmp_path):
+    from iepile.reproduce import STEP_KINDS, Runner
+
+    runner = Runner(load_recipe(RECIPE), output=str(tmp_path), progress=False, log=lambda message: None)
+    assert set(runner.step_runners()) == set(STEP_KINDS)

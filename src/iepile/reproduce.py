@@ -235,7 +235,7 @@ class Runner:
         self.log(f"[bold]{number}. {name}[/] ({kind})")
         folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        result = getattr(self, f"step_{kind}")(step, folder)
+        result = self.step_runners()[kind](step, folder)
         seconds = round(time.perf_counter() - started, 1)
         result = {**result, "seconds": seconds}
         marker.write_text(json.dumps({"key": key, "kind": kind, "result": result}, ensure_ascii=False, indent=2)
@@ -250,6 +250,11 @@ class Runner:
             return {}
         manifest = self.recipe_dir / step["manifest"]
         return {step["manifest"]: hashlib.sha256(manifest.read_bytes()).hexdigest()}
+
+    def step_runners(self) -> dict[str, Callable[[dict, Path], dict]]:
+        """The registry of step kinds: what each ``kind:`` of a recipe runs (the keys are :data:`STEP_KINDS`)."""
+        return {"build": self.step_build, "train": self.step_train, "sample": self.step_sample, "tune": self.step_tune,
+                "predict": self.step_predict, "report": self.step_report}
 
     def depends(self, step: dict) -> list[str]:
         refs = []
