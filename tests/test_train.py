@@ -136,7 +136,7 @@ def test_encode_rows_counts_truncated_and_dropped_rows(train_conll_files):
 
 
 def test_validation_slice_is_seeded_and_disjoint(train_conll_files):
-    from iepile.train import _read_data
+    from iepile.train import read_data as _read_data
 
     config = TrainConfig(train_file=str(train_conll_files[0]), output_dir="-", val_size=10, seed=3)
     train_rows, valid_rows = _read_data(config)

@@ -1,0 +1,145 @@
+"""What a run reports while it trains: metrics.jsonl and the progress bar; and what it leaves: the saved model and the loss curve."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any
+
+from iepile.training.config import TrainConfig
+
+# ---- 5. callbacks --------------------------------------------------------------------------------------------------
+
+
+def _trainer_callback_base():
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class MetricsCallback(_trainer_callback_base()):
+    """Appends every log (train loss, eval loss, lr, tokens/s) to metrics.jsonl as it happens (main process)."""
+
+    def __init__(self, path: pathlib.Path, initial_eval: dict | None):
+        self.path = path
+        self.initial_eval = initial_eval
+        self.started = time.perf_counter()
+        self.tokens_at_start = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.initial_eval and state.global_step == 0:
+            state.log_history.insert(0, {**self.initial_eval, "step": 0, "epoch": 0.0})
+        self.started, self.tokens_at_start = time.perf_counter(), state.num_input_tokens_seen
+        if state.is_world_process_zero:
+            self.rewrite(state.log_history)  # after a resume: exactly the history up to the checkpoint
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        elapsed = time.perf_counter() - self.started
+        record = {"step": state.global_step, "epoch": state.epoch, **logs}
+        record["tokens_seen"] = int(state.num_input_tokens_seen)
+        record["tokens_per_second"] = round((state.num_input_tokens_seen - self.tokens_at_start) / max(elapsed, 1e-9), 1)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def rewrite(self, log_history: list[dict]) -> None:
+        self.path.write_text("".join(json.dumps(entry) + "\n" for entry in log_history))
+
+
+class RichProgressCallback(_trainer_callback_base()):
+    """A progress bar: step, loss, tokens/s and ETA (main process only)."""
+
+    def __init__(self):
+        self.bar = None
+        self.loss = float("nan")
+        self.started = 0.0
+        self.tokens_at_start = 0
+        self.steps_at_start = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from iepile.fileio import ProgressBar
+
+        self.bar = ProgressBar("train", state.max_steps, fields={"loss": "loss -", "speed": "- tok/s"}).start(
+            completed=state.global_step)
+        self.started = time.perf_counter()
+        self.tokens_at_start, self.steps_at_start = state.num_input_tokens_seen, state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is None:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        speed = (state.num_input_tokens_seen - self.tokens_at_start) / elapsed
+        self.bar.update(completed=state.global_step, loss=f"loss {self.loss:.4f}", speed=f"{speed:,.0f} tok/s")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.loss = logs["loss"]
+        if self.bar is not None and logs and "eval_loss" in logs:
+            self.bar.print(f"step {state.global_step}: validation loss {logs['eval_loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+# ---- 6. outputs ----------------------------------------------------------------------------------------------------
+
+
+def save_final(trainer: Any, output: pathlib.Path, config: TrainConfig, builder: Any) -> pathlib.Path:
+    """adapter/ (LoRA) or model/ (full) in HF format, plus the tokenizer and iepile.json (base model, template)."""
+    from iepile.modeling.loading import IEPILE_META_FILE
+
+    saved_dir = output / ("adapter" if config.finetuning == "lora" else "model")
+    trainer.save_model(str(saved_dir))  # main process only; handles DDP/DeepSpeed unwrapping
+    if trainer.is_world_process_zero():
+        builder.tokenizer.save_pretrained(saved_dir)
+        meta = {"base_model": portable_model_name(config.model), "template": builder.template_name,
+                "system": config.system}
+        write_json(saved_dir / IEPILE_META_FILE, meta)
+    trainer.accelerator.wait_for_everyone()
+    return saved_dir
+
+
+def portable_model_name(model: str | None) -> str | None:
+    """None stays None (the default model, found anew on any machine); local paths become absolute."""
+    if model is None or not pathlib.Path(model).exists():
+        return model
+    return str(pathlib.Path(model).resolve())
+
+
+def plot_loss_curve(log_history: list[dict], path: pathlib.Path) -> None:
+    """Training and validation loss against the optimiser step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train_points = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    eval_points = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    if train_points:
+        axes.plot(*zip(*train_points), label="train loss")
+    if eval_points:
+        axes.plot(*zip(*eval_points), marker="o", label="validation loss")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_json(path: pathlib.Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def last_logged(log_history: list[dict], key: str) -> float | None:
+    values = [e[key] for e in log_history if key in e]
+    return values[-1] if values else None
