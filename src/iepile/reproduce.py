@@ -39,7 +39,7 @@ Step kinds:
     over datasets, and draws each dataset's precision/recall points (``pr-<dataset>.png``).
 ``predict``
     ``tests`` (sample steps), ``systems: {name: null | train step}`` (null = the base model, zero-shot),
-    ``thresholds: {system: tune step}`` (the system once more at the tuned threshold, as ``system@t``),
+    ``tuned: {system: tune step}`` (the system once more at the threshold that step chose, as ``system@t``),
     ``constrain: [false, true]``, ``options`` (:class:`iepile.predict.PredictOptions` fields).
 ``report``
     ``predict`` (a predict step), ``tune`` (a tune step: its table and curves), ``modes`` (eval modes),
@@ -263,7 +263,8 @@ class Runner:
                 refs.append(step[key])
         refs += list(step.get("tests") or [])
         refs += [v for v in (step.get("systems") or {}).values() if v]
-        refs += list((step.get("thresholds") or {}).values())
+        if step.get("kind") == "predict":
+            refs += list((step.get("tuned") or {}).values())
         for ref in refs:
             if ref not in self.keys:
                 raise RecipeError(f"step {step['name']!r} refers to {ref!r}, which is not an earlier step")
@@ -414,12 +415,12 @@ class Runner:
         return {"runs": runs, "options": step.get("options") or {}}
 
     def _systems(self, step: dict) -> list[tuple[str, Optional[str], Optional[float]]]:
-        """(name, train step or None, threshold) per system; ``thresholds: {system: tune step}`` adds the system
+        """(name, train step or None, threshold) per system; ``tuned: {system: tune step}`` adds the system
         once more with the threshold that tune step chose (``finetuned@0.3``), unless greedy decoding won."""
         systems = []
         for system, train_step in (step.get("systems") or {"base": None}).items():
             systems.append((system, train_step, None))
-            tune = (step.get("thresholds") or {}).get(system)
+            tune = (step.get("tuned") or {}).get(system)
             if tune and self.results[tune]["threshold"] is not None:
                 chosen = self.results[tune]["threshold"]
                 systems.append((f"{system}@{chosen:g}", train_step, chosen))
