@@ -88,3 +88,50 @@ def test_stats_and_token_counts(tmp_path):
     assert stats["label_distribution"] == {"person": 1}
     assert TokenCounter().lengths(["Ann met Bob", "青岛海牛队 won"]) == [3, 6]
     assert percentiles([1, 2, 3, 4, 100])["p50"] == 3
+
+
+@needs_data
+def test_balance_by_answer_tokens_empty_share_and_split_parts(tmp_path):
+    path = tmp_path / "balanced.yaml"
+    path.write_text(f"""
+seed: 3
+output: out
+clean: false
+balance: {{answer_tokens: 3000, max_empty_share: 0.25}}
+datasets:
+  - name: conll04
+    format: spert
+    task: RE
+    language: en
+    splits: {{train: {DATA}/en/re/conll04/dev.json}}
+  - name: weibo
+    format: conll
+    task: NER
+    language: zh
+    splits: {{train: {{file: {DATA}/zh/ner/weibo/dev.conll, part: [0.0, 0.6]}},
+              test: {{file: {DATA}/zh/ner/weibo/dev.conll, part: [0.6, 1.0]}}}}
+    max_empty_share: null
+""", encoding="utf-8")
+    combined = build(path, tmp_path / "a")
+    counter = TokenCounter()
+    mix = combined["train"]["mix"]
+    for name in ("conll04", "weibo"):
+        rows = [json.loads(line) for line in (tmp_path / "a" / "train.json").read_text().splitlines()
+                if json.loads(line)["source"] == name]
+        tokens = sum(counter.lengths([r["output"] for r in rows]))
+        assert tokens == mix["per_dataset"][name]["answer_tokens"] <= 3000  # the cap, counted as stated
+        report = next(d for d in combined["datasets"] if d["name"] == name)["splits"]["train"]
+        assert report["answer_token_cap"]["before"] > 3000 and report["answer_token_cap"]["after"] == tokens
+    assert mix["per_dataset"]["conll04"]["empty_share"] <= 0.25
+    assert "empty_share_cap" not in next(d for d in combined["datasets"] if d["name"] == "weibo")["splits"]["train"]
+    # the two parts of one file: disjoint texts, together every record, whatever the seed
+    weibo = next(d for d in combined["datasets"] if d["name"] == "weibo")["splits"]
+    train_texts = {json.loads(i)["instruction"].split('"input": ')[-1] for i in
+                   (tmp_path / "a" / "train.json").read_text().splitlines() if '"weibo"' in i}
+    test_texts = {json.loads(i)["instruction"].split('"input": ')[-1] for i in
+                  (tmp_path / "a" / "test" / "weibo" / "test.json").read_text().splitlines()}
+    assert not train_texts & test_texts
+    assert weibo["train"]["import"]["records_in_part"] + weibo["test"]["import"]["records_in_part"] == 270
+    path.write_text(path.read_text().replace("part: [0.6, 1.0]", "part: [0.5, 1.0]"), encoding="utf-8")
+    with pytest.raises(ManifestError, match="overlapping parts"):
+        load_manifest(path)

@@ -34,8 +34,8 @@ Balancing is by **answer tokens**, not records: a dataset whose answers are long
 every event) would otherwise make most of what the model learns to write, and a dataset with short answers would
 hardly be learnt. A dataset over its cap keeps a seeded random subset of its training instructions whose answers
 fit the cap (so its share of empty answers stays what it was). Before that, ``max_empty_share`` drops a seeded
-subset of the empty answers (instructions with nothing to extract) down to that share. The manifest and the cards state the tokens before
-and after, the share of empty answers, and the mix per dataset and task. Tokens are those of ``tokenizer``
+subset of the empty answers (instructions with nothing to extract) down to that share. The manifest and the cards
+state the tokens before and after, the share of empty answers, and the mix per dataset and task. Tokens are those of ``tokenizer``
 (``default``: the default model's), else words and CJK characters.
 
 A split given as ``{file, part: [lo, hi]}`` keeps the records whose hash of (dataset name, text) falls in
