@@ -80,7 +80,7 @@ def run_variant(args: argparse.Namespace) -> None:
                          **{**BASE, **overrides})
     result = train(config, callbacks=[clock])
     steps = sorted(clock.marks)
-    first = steps[min(args.warmup, len(steps) - 1) - 1] if len(steps) > 1 else steps[0]
+    first = steps[min(args.warmup, len(steps)) - 1]  # the clock starts after the warm-up steps
     (t0, n0), (t1, n1) = clock.marks[first], clock.marks[steps[-1]]
     print(json.dumps({
         "variant": args.name, "overrides": overrides, "steps": steps[-1], "tokens_seen": n1,

@@ -76,3 +76,10 @@ def test_confusions_from_predictions(tmp_path):
 def test_recall_flat():
     assert nm.recall({"a": ["b", "c"], "b": ["b"]}, {"a": ["c"]}, nested=False) == {"pairs": 2, "recovered": 1,
                                                                                      "recall": 0.5}
+
+
+def test_confusions_count_lines_of_an_unknown_task(tmp_path):
+    path = tmp_path / "pred.jsonl"
+    path.write_text(json.dumps({"task": "XYZ", "label": "[]", "output": "{}"}) + "\n", encoding="utf-8")
+    confusions, info = nm.count_confusions(path)
+    assert not confusions and info == {"lines without a known task": 1}

@@ -117,7 +117,7 @@ class ProgressBar:
             self.bar.update(self.task_id, advance=advance, completed=completed, **fields)
 
     def print(self, message: str) -> None:
-        """A line above the bar (or on stderr without one)."""
+        """A line above the bar; nothing without a bar (what it says is in the run's logs as well)."""
         if self.bar is not None:
             self.bar.console.print(message)
 

@@ -185,7 +185,11 @@ def count_confusions(path: str | Path, task: Optional[str] = None) -> tuple[Coun
             if not isinstance(gold, list) or answer is None:
                 info["lines without a parsable label or output"] += 1
                 continue
-            task_impl = get_task(task or row.get("task") or "")
+            try:
+                task_impl = get_task(task or row.get("task") or "")
+            except ValueError:
+                info["lines without a known task"] += 1
+                continue
             info["lines"] += 1
             try:
                 items = parse_instruction(row["instruction"])["schema"] if row.get("instruction") else None

@@ -377,10 +377,10 @@ class Runner:
         out_file = folder / "test.json"
         counts = {}
         split = step.get("split", "test")
-        if split not in corpus.get("splits", {"test": None}):
+        if split not in corpus["splits"]:
             raise RecipeError(f"step {step['name']!r}: corpus {step['corpus']!r} has no {split!r} split")
         with open(out_file, "w", encoding="utf-8") as out:
-            for dataset, path in corpus.get("splits", {"test": corpus["tests"]})[split].items():
+            for dataset, path in corpus["splits"][split].items():
                 if step.get("datasets") and dataset not in step["datasets"]:
                     continue
                 lines, records = sample_records(Path(path), dataset, self.seed, max_instructions, max_records)
@@ -393,21 +393,16 @@ class Runner:
 
     # -- predict ------------------------------------------------------------------------------------------------------
     def step_predict(self, step: dict, folder: Path) -> dict:
-        from iepile.predict import PredictOptions, predict_file
-
         runs = []
         for test in step["tests"]:
             for system, train_step, threshold in self._systems(step):
-                model, adapter = self._system_model(train_step)
                 for constrain in step.get("constrain", [False]):
                     label = f"{system}{'+constrain' if constrain else ''}"
                     dst = folder / test / f"{system}{'-constrained' if constrain else ''}.json"
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                    options = PredictOptions(model=model, adapter=adapter, constrain=bool(constrain),
-                                             threshold=threshold, progress=self.progress,
-                                             **(step.get("options") or {}))
                     self.log(f"   {test}: {label}")
-                    summary = predict_file(self.results[test]["file"], dst, options)
+                    summary = self._predict(self.results[test]["file"], dst, train_step, bool(constrain), threshold,
+                                            step)
                     runs.append({"test": test, "system": system, "constrain": bool(constrain), "file": str(dst),
                                  "threshold": threshold, "lines": summary.lines, "generated": summary.generated,
                                  "seconds": round(summary.seconds, 1),
@@ -432,19 +427,15 @@ class Runner:
         threshold and one greedy, scored per dataset (strict); the best F1 averaged over datasets wins, and each
         dataset's precision/recall points are drawn to ``pr-<dataset>.png``."""
         from iepile.evaluate.curves import best_threshold, plot_precision_recall
-        from iepile.predict import PredictOptions, predict_file
 
         dev = self.results[step["dev"]]
-        model, adapter = self._system_model(step["system"])
         constrain = bool(step.get("constrain", False))
         points = []
         for threshold in [None, *step["thresholds"]]:
             name = "greedy" if threshold is None else f"t{threshold:g}"
             dst = folder / f"{name}.json"
             self.log(f"   {step['dev']}: {step['system']} {name}")
-            options = PredictOptions(model=model, adapter=adapter, constrain=constrain, threshold=threshold,
-                                     progress=self.progress, **(step.get("options") or {}))
-            predict_file(dev["file"], dst, options)
+            self._predict(dev["file"], dst, step["system"], constrain, threshold, step)
             run = {"test": step["dev"], "system": step["system"], "constrain": constrain, "threshold": threshold}
             for dataset, lines in _answers_by_source(dst).items():
                 row = score_rows(lines, dataset, "strict", run, None)
@@ -459,6 +450,16 @@ class Runner:
                  + ", ".join(f"{'greedy' if t is None else t}: {f1:.2f}" for t, f1 in macro.items()) + ")")
         return {"threshold": chosen, "system": step["system"], "constrain": constrain, "points": points,
                 "macro_f1": [[t, f1] for t, f1 in macro.items()], "plots": plots}
+
+    def _predict(self, src: str, dst: Path, train_step: Optional[str], constrain: bool, threshold: Optional[float],
+                 step: dict):
+        """Answer ``src`` with a system (the base model, or what ``train_step`` trained) and the step's options."""
+        from iepile.predict import PredictOptions, predict_file
+
+        model, adapter = self._system_model(train_step)
+        options = PredictOptions(model=model, adapter=adapter, constrain=constrain, threshold=threshold,
+                                 progress=self.progress, **(step.get("options") or {}))
+        return predict_file(src, dst, options)
 
     def _system_model(self, train_step: Optional[str]) -> tuple[Optional[str], Optional[str]]:
         """(model, adapter) of a system: the base model, base + a trained adapter, or a fully fine-tuned model."""

@@ -56,7 +56,8 @@ def is_abbreviation(word: str) -> bool:
     return word.lower() in ABBREVIATIONS
 
 
-_END = re.compile(r"([.!?]+)([\"')\]}»”’」』]*)(?=\s+\S)|[。！？]+[”’」』)]*")
+_CLOSER_CLASS = "".join(map(re.escape, sorted(CLOSERS)))
+_END = re.compile(f"([.!?]+)([{_CLOSER_CLASS}]*)(?=\\s+\\S)|[{''.join(sorted(CJK_STOPS))}]+[{_CLOSER_CLASS}]*")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -93,8 +94,10 @@ def _ends_sentence(text: str, match: re.Match, limit: int) -> bool:
                               is_cjk(text[after])):
         return False
     if match.group(1) == ".":
-        word = text[:match.start()].rsplit(None, 1)[-1] if text[:match.start()].strip() else ""
-        return not is_abbreviation(word)
+        start = match.start()
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        return not is_abbreviation(text[start:match.start()])
     return True
 
 
@@ -103,5 +106,4 @@ def tile(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
     if not spans:
         return [(0, length)] if length else []
     starts = [0] + [start for start, _ in spans[1:]]
-    ends = [start for start in starts[1:]] + [length]
-    return list(zip(starts, ends))
+    return list(zip(starts, starts[1:] + [length]))

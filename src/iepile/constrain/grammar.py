@@ -3,16 +3,20 @@ byte by byte, and the parts a task builds its answer grammar from."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from iepile.constrain.spans import (BIG, MAX_CHARS, MAX_ITEMS, MAX_WORDS, NAN, SpanRules, TextIndex, _encode_key,
-                                    _json_cost)
+from iepile.constrain.spans import BIG, MAX_CHARS, MAX_ITEMS, MAX_WORDS, NAN, SpanRules, TextIndex, _json_cost
 from iepile.instructions import parse_instruction
 
 MORE, CALL, END = 0, 1, 2  # what a node's step says: the byte is its own, goes to a child, or ends it
 _ESCAPES = {ord('"'): ord('"'), ord("\\"): ord("\\"), ord("/"): ord("/"), ord("n"): 10, ord("t"): 9, ord("r"): 13,
             ord("b"): 8, ord("f"): 12}
+
+
+def _encode_key(key: str) -> bytes:
+    return json.dumps(key, ensure_ascii=False).encode("utf-8")
 
 # -- grammar nodes ---------------------------------------------------------------------------------------------------
 # A node walks bytes with an immutable local state. ``step`` returns None (rejected), (MORE, local),

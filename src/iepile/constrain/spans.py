@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,10 +14,6 @@ NAN = b"NAN"
 
 def _is_word_byte(byte: int) -> bool:
     return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
-
-
-def _encode_key(key: str) -> bytes:
-    return json.dumps(key, ensure_ascii=False).encode("utf-8")
 
 
 # -- what a copied string may look like ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Iterable, Optional
 from iepile.records import RecordError, find_span
 from iepile.sampling import SamplingOptions, SamplingStats, choose_labels, order
 from iepile.schema import Schema, SchemaError, join_spo, spo_item_label
+from iepile.tasks.scoring import NAN
 
 
 @dataclass
@@ -139,7 +140,7 @@ class Task:
         """A key's answer value → its items (empty strings and NAN dropped)."""
         if not isinstance(value, list):
             return []
-        return [v for v in value if v not in ("", None, "NAN") and not (isinstance(v, str) and not v.strip())]
+        return [v for v in value if v not in ("", None, NAN) and not (isinstance(v, str) and not v.strip())]
 
     def add_answer_value(self, answer: dict, key: str, value: Any) -> None:
         """Put one item back under its key (the inverse of :meth:`answer_values`)."""
