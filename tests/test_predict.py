@@ -49,6 +49,21 @@ def test_batched_equals_one_at_a_time(tiny_generator, instruction_file):
     assert len(set(single)) > 1 and all(single)  # the tiny model writes varied, non-empty answers
 
 
+def test_shared_prefix_gives_the_answers_of_plain_padding(tiny_generator, instruction_file, monkeypatch):
+    """The prompt prefix shared by a batch is computed once and its cache copied to every row; the answers are
+    those of running every row's whole prompt with left padding."""
+    _, lines = instruction_file
+    instructions = [l["instruction"] for l in lines]
+    prompts = [tiny_generator.prompt_ids(text) for text in instructions]
+    assert tiny_generator._shared_prefix(prompts) > len(prompts[0]) // 2  # template, task sentence and schema
+    tiny_generator.batch_size = 5
+    shared = answer_instructions(tiny_generator, instructions, ["NER"] * len(lines))
+    monkeypatch.setattr(type(tiny_generator), "MIN_SHARED_PREFIX", 10 ** 6)
+    assert tiny_generator._shared_prefix(prompts) == 0
+    plain = answer_instructions(tiny_generator, instructions, ["NER"] * len(lines))
+    assert shared == plain
+
+
 def test_output_lines_keep_input_fields_in_order(tiny_generator, instruction_file, tmp_path):
     src, lines = instruction_file
     out = tmp_path / "out.json"
@@ -174,3 +189,25 @@ def test_default_model_answers_a_few_instructions(tmp_path):
     answers = answer_instructions(generator, [l["instruction"] for l in lines], ["NER"] * len(lines))
     for answer in answers:
         assert list(json.loads(answer)) == ["location", "person"]
+
+
+@pytest.mark.parametrize("text, stop", [
+    ('{"person": ["A}[b"], "x": []} and an explanation {"more": 1}', '{"person": ["A}[b"], "x": []}'),
+    ('Sure! [1] Here: {"a": {"b": "\\"}"}} etc.', 'Sure! [1] Here: {"a": {"b": "\\"}"}}'),
+    ('no object at all [] }', None),
+])
+def test_answer_end_stops_a_row_at_its_first_closed_object(tiny_tokenizer, text, stop):
+    """The stopping criterion ends a row right after the token that closes its first top-level JSON object
+    (brackets in strings, escaped quotes and brackets before the object do not count)."""
+    import torch
+
+    from iepile.predict import AnswerEnd
+
+    ids = tiny_tokenizer.encode(text, add_special_tokens=False)
+    criterion, written, stopped_after = AnswerEnd(tiny_tokenizer, 2), "", None
+    for step in range(len(ids)):
+        rows = torch.tensor([ids[:step + 1], ids[:step + 1]])
+        done = criterion(rows, None)
+        if done.all() and stopped_after is None:
+            stopped_after = tiny_tokenizer.decode(ids[:step + 1])
+    assert stopped_after == stop

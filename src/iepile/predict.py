@@ -120,6 +120,7 @@ class TransformersGenerator:
         self.batch_size, self.max_new_tokens, self.constrain = batch_size, max_new_tokens, constrain
         self.threshold = check_threshold(threshold)
         self.stats = GenerationStats()
+        self._cached_prefix: Optional[tuple[tuple[int, ...], object]] = None
 
     @classmethod
     def load(cls, model: Optional[str] = None, adapter: Optional[str] = None, *, template: Optional[str] = None,
@@ -140,8 +141,9 @@ class TransformersGenerator:
 
     def generate(self, requests: Sequence[Request], on_answer: Callable[[int, str], None]) -> None:
         """Answer every request; ``on_answer(position, text)`` is called as each batch finishes (positions index
-        ``requests``). Longest prompts go first, so running out of memory shows up at once."""
-        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt_ids))
+        ``requests``). Prompts are sorted by their token ids, so a batch holds instructions that share their
+        template, task sentence and schema, and that shared prefix is computed once (see :meth:`generate_batch`)."""
+        order = sorted(range(len(requests)), key=lambda i: requests[i].prompt_ids)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             for position, text in zip(batch, self.generate_batch([requests[i] for i in batch])):
@@ -151,15 +153,18 @@ class TransformersGenerator:
         import torch
 
         started = time.perf_counter()
-        input_ids, attention_mask = self._left_padded([r.prompt_ids for r in requests])
+        prompts = [r.prompt_ids for r in requests]
+        shared = self._shared_prefix(prompts)
+        input_ids, attention_mask = self._padded_after_prefix(prompts, shared)
         processors, constraint_processor, decisions = self._processors(requests)
         budget = constraint_processor.max_new_tokens if constraint_processor else self.max_new_tokens
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=budget,
+                cache=self._prefix_cache(prompts[0][:shared], len(prompts)),
                 do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None,
                 eos_token_id=list(self.prompts.eos_token_ids), pad_token_id=self.tokenizer.pad_token_id,
-                logits_processor=processors,
+                logits_processor=processors, stopping_criteria=[AnswerEnd(self.tokenizer, len(requests))],
             )
         new_tokens = output[:, input_ids.shape[1]:].tolist()
         texts = [self._decode(tokens) for tokens in new_tokens]
@@ -169,15 +174,55 @@ class TransformersGenerator:
             self.stats.flipped += decisions.flipped
         return texts
 
-    def _left_padded(self, prompts: list[list[int]]):
+    # -- the shared prefix -------------------------------------------------------------------------------------------
+    # Instructions of one dataset and schema group differ only in their input text, which comes last: for IEPile's
+    # instructions about three quarters of a prompt's tokens are the same in every row. Those tokens are run once
+    # (batch 1), their key/value cache is copied to every row, and only the rest is padded (on its left, between
+    # the prefix and the text: positions follow the attention mask, so each row still sees its tokens at their
+    # own positions). The last batch's prefix cache is kept, as consecutive batches usually share it.
+
+    MIN_SHARED_PREFIX = 16  # tokens; below this, plain left padding
+
+    def _shared_prefix(self, prompts: list[list[int]]) -> int:
+        """Tokens every prompt starts with, leaving each at least one token of its own."""
+        shortest = min(len(p) for p in prompts)
+        first = prompts[0]
+        shared = next((i for i in range(shortest - 1) if any(p[i] != first[i] for p in prompts)), shortest - 1)
+        return shared if shared >= self.MIN_SHARED_PREFIX else 0
+
+    def _padded_after_prefix(self, prompts: list[list[int]], shared: int):
         import torch
 
         width = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], dtype=torch.long)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+        rows, masks = [], []
+        for p in prompts:
+            gap = width - len(p)
+            rows.append(p[:shared] + [pad] * gap + p[shared:])
+            masks.append([1] * shared + [0] * gap + [1] * (len(p) - shared))
         device = self.model.device
-        return ids.to(device), mask.to(device)
+        return (torch.tensor(rows, dtype=torch.long).to(device),
+                torch.tensor(masks, dtype=torch.long).to(device))
+
+    def _prefix_cache(self, prefix: list[int], rows: int):
+        """A key/value cache holding ``prefix`` for each of ``rows`` rows (None for an empty prefix)."""
+        import copy
+
+        import torch
+        from transformers import DynamicCache
+
+        if not prefix:
+            return None
+        prefix = tuple(prefix)
+        if self._cached_prefix is None or self._cached_prefix[0] != prefix:
+            cache = DynamicCache(config=self.model.config)
+            with torch.inference_mode():
+                ids = torch.tensor([prefix], dtype=torch.long, device=self.model.device)
+                self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+            self._cached_prefix = (prefix, cache)
+        cache = copy.deepcopy(self._cached_prefix[1])
+        cache.batch_repeat_interleave(rows)
+        return cache
 
     def _processors(self, requests: Sequence[Request]):
         """The threshold's decision processor first (it only removes the losing side of a decision), then the
@@ -202,7 +247,7 @@ class TransformersGenerator:
 
     def _decode(self, tokens: list[int]) -> str:
         """New tokens up to the first stop token, without special tokens, cut at any stop word left in the text."""
-        stops = set(self.prompts.eos_token_ids)
+        stops = set(self.prompts.eos_token_ids) | {self.tokenizer.pad_token_id}  # pad: after AnswerEnd
         end = next((i for i, token in enumerate(tokens) if token in stops), len(tokens))
         text = self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
         for word in self.prompts.stop_strings:
@@ -211,7 +256,7 @@ class TransformersGenerator:
         return text.strip()
 
     def _count(self, requests, new_tokens, constraint_processor, seconds: float) -> None:
-        stops = set(self.prompts.eos_token_ids)
+        stops = set(self.prompts.eos_token_ids) | {self.tokenizer.pad_token_id}
         self.stats.prompts += len(requests)
         self.stats.batches += 1
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
@@ -220,6 +265,46 @@ class TransformersGenerator:
         self.stats.seconds += seconds
         if constraint_processor is not None:
             self.stats.fallback_scans += constraint_processor.fallback_scans
+
+
+class AnswerEnd:
+    """A stopping criterion: a row is done once its first top-level JSON object is closed. Every IEPile answer is
+    one JSON object, which a fine-tuned model ends with EOS; an untrained model goes on (an explanation, a second
+    answer) until the token limit, which made it the slowest system of a recipe, for text the answer parser
+    ignores. Bytes before the first ``{`` are skipped; brackets inside strings do not count."""
+
+    def __init__(self, tokenizer, rows: int):
+        from iepile.constrain import vocabulary
+
+        self.token_bytes = vocabulary(tokenizer).token_bytes
+        self.depth = [0] * rows
+        self.in_string = [False] * rows
+        self.escaped = [False] * rows
+        self.done = [False] * rows
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        for row, token_id in enumerate(input_ids[:, -1].tolist()):
+            if not self.done[row]:
+                self._scan(row, self.token_bytes[token_id] or b"")
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+    def _scan(self, row: int, data: bytes) -> None:
+        depth, in_string, escaped = self.depth[row], self.in_string[row], self.escaped[row]
+        for byte in data:
+            if in_string:
+                escaped, in_string = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
+            elif byte == 0x22 and depth:
+                in_string = True
+            elif byte == 0x7B or (byte == 0x5B and depth):  # { opens the answer; [ only inside it
+                depth += 1
+            elif byte in (0x7D, 0x5D) and depth:
+                depth -= 1
+                if depth == 0:
+                    self.done[row] = True
+                    break
+        self.depth[row], self.in_string[row], self.escaped[row] = depth, in_string, escaped
 
 
 class VllmGenerator:

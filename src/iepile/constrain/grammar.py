@@ -391,6 +391,26 @@ def bytes_to_close(stack: Stack) -> int:
     return sum(node.rest(local) for node, local in stack)
 
 
+_CLOSING_BYTES_FIRST = tuple(b'"]}, :NA[{') + tuple(range(256))  # the bytes a shortest completion is made of
+
+
+def shortest_completion(stack: Stack) -> bytes:
+    """The bytes of one shortest completion of the answer from here: byte by byte, one that lowers
+    :func:`bytes_to_close` (every node's ``rest`` is reachable that way)."""
+    out = bytearray()
+    need = bytes_to_close(stack)
+    while stack:
+        for byte in _CLOSING_BYTES_FIRST:
+            after = advance(stack, byte)
+            if after is not None and bytes_to_close(after) < need:
+                break
+        else:  # no byte lowers it (a grammar bug): the caller's byte count still holds
+            return bytes(out) + b"\x00" * need
+        out.append(byte)
+        stack, need = after, bytes_to_close(after)
+    return bytes(out)
+
+
 def accepts(grammar: Node, text: str) -> bool:
     """Whether ``text`` is a complete answer of the grammar (for tests and checks)."""
     stack = advance_bytes(((grammar, grammar.start()),), text.encode("utf-8"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from iepile.constrain.grammar import Node, Stack, advance, advance_bytes, bytes_to_close, grammar_for_instruction
+from iepile.constrain.grammar import (Node, Stack, advance, advance_bytes, bytes_to_close, grammar_for_instruction,
+                                      shortest_completion)
 from iepile.constrain.vocabulary import Vocabulary, vocabulary
 
 # -- the logits processor ----------------------------------------------------------------------------------------------
@@ -36,12 +37,18 @@ class JsonConstraint:
 class ConstrainedLogitsProcessor:
     """A transformers logits processor that keeps, per row, only the best token the row's grammar allows (greedy).
 
-    ``constraints[row]`` is a :class:`JsonConstraint` or None (unconstrained row)."""
+    ``constraints[row]`` is a :class:`JsonConstraint` or None (unconstrained row).
+
+    The budget: a token is allowed when the answer can still be closed in the tokens left. The bytes still needed
+    bound that from above (every byte is a token); when they exceed what is left, the shortest completion is
+    tokenized, as a long answer's closing (16 event roles of ``"NAN"``: about 350 bytes) takes far fewer tokens
+    than bytes, and counting bytes would force such an answer onto its shortest path from the first token."""
 
     def __init__(self, constraints: list[Optional[JsonConstraint]], tokenizer, eos_ids: Sequence[int],
                  max_new_tokens: int, top_k: int = 16):
         self.constraints = constraints
         self.vocab = vocabulary(tokenizer)
+        self.tokenizer = tokenizer
         self.eos_ids = frozenset(eos_ids)
         self.eos_id = list(eos_ids)[0]
         self.max_new_tokens = max_new_tokens
@@ -53,8 +60,18 @@ class ConstrainedLogitsProcessor:
     def tokens_needed(self) -> int:
         """A token budget that always fits the shortest valid answer (one token per byte at worst) and its EOS:
         the caller raises ``max_new_tokens`` to it, so a too-small budget cannot cut an answer."""
-        closing = [bytes_to_close(c.stack) for c in self.constraints if c is not None]
+        closing = [self.tokens_to_close(c.stack) for c in self.constraints if c is not None]
         return max(closing, default=0) + self.margin + 2
+
+    def tokens_to_close(self, stack: Stack) -> int:
+        """Tokens of the tokenized shortest completion (bytes that continue a character count one each)."""
+        data = shortest_completion(stack)
+        head = next((i for i, byte in enumerate(data) if byte & 0xC0 != 0x80), len(data))
+        text = data[head:].decode("utf-8", errors="replace")
+        return head + len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def fits(self, stack: Stack, room: int) -> bool:
+        return bytes_to_close(stack) <= room or self.tokens_to_close(stack) <= room
 
     def __call__(self, input_ids, scores):
         import torch
@@ -100,7 +117,7 @@ class ConstrainedLogitsProcessor:
             if not data:
                 continue
             stack = advance_bytes(constraint.stack, data)
-            if stack is not None and bytes_to_close(stack) <= room:
+            if stack is not None and self.fits(stack, room):
                 return token_id, stack
         return None
 
