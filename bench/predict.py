@@ -1,12 +1,14 @@
 """Prediction throughput and parse failures on CoNLL-2003 test instructions with the default model.
 
     python bench/predict.py [--data ../shared/data] [--limit 48] [--batch-size 16] [--max-new-tokens 128]
+                            [--model DIR] [--instructions FILE.json] [--modes batched_whole_prompts,batched,...]
 
-Three ways over the SAME instructions, one model load, one run:
+Up to four ways over the SAME instructions, one model load, one run:
 
-* one-at-a-time: batch size 1, the reference's way (``src/inference.py``);
-* batched: prompts sorted by length, left-padded batches (``iepile predict``);
-* batched + constrained: the same with ``--constrain``.
+* one_at_a_time: batch size 1, the reference's way (``src/inference.py``);
+* batched_whole_prompts: left-padded batches, every row's whole prompt run (iepile before 2026-12-02);
+* batched: batches whose shared prompt prefix is computed once (``iepile predict``);
+* batched_constrained: the same with ``--constrain``.
 
 For each: instructions/s, new tokens/s, the parse-failure rate under the reference's strict ``json.loads`` and under
 our lenient parser, and the share of extracted strings that do not occur in the input (hallucinated). The records
@@ -82,6 +84,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=48, help="instructions per mode")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--model", default=None, help="model folder (default: the default model)")
+    parser.add_argument("--instructions", type=Path, default=None,
+                        help="test instruction file to take the first --limit lines of (default: CoNLL-2003)")
+    parser.add_argument("--modes", default="one_at_a_time,batched_whole_prompts,batched,batched_constrained")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "predict.json")
     args = parser.parse_args()
 
@@ -89,28 +95,36 @@ def main() -> None:
 
     from iepile.predict import TransformersGenerator
 
-    lines = instructions(args.data, args.limit)
-    generator = TransformersGenerator.load(None, max_new_tokens=args.max_new_tokens, batch_size=1)
+    if args.instructions:
+        with open(args.instructions, encoding="utf-8") as handle:
+            lines = [json.loads(line) for line, _ in zip(handle, range(args.limit))]
+    else:
+        lines = instructions(args.data, args.limit)
+    generator = TransformersGenerator.load(args.model, max_new_tokens=args.max_new_tokens, batch_size=1)
+    modes = {"one_at_a_time": (1, False, True), "batched_whole_prompts": (args.batch_size, False, False),
+             "batched": (args.batch_size, False, True), "batched_constrained": (args.batch_size, True, True)}
     results = {}
-    for name, batch_size, constrain in (("one_at_a_time", 1, False), ("batched", args.batch_size, False),
-                                        ("batched_constrained", args.batch_size, True)):
-        generator.batch_size, generator.constrain = batch_size, constrain
+    for name in args.modes.split(","):
+        generator.batch_size, generator.constrain, share_prefix = modes[name]
+        generator.MIN_SHARED_PREFIX = TransformersGenerator.MIN_SHARED_PREFIX if share_prefix else 10 ** 9
         results[name] = measure(generator, lines)
         print(f"{name:22s} {results[name]['instructions_per_s']:7.3f} instr/s  "
               f"strict-fail {results[name]['strict_parse_failure_rate']:.3f}  "
               f"lenient-fail {results[name]['lenient_parse_failure_rate']:.3f}  "
               f"hallucinated {results[name]['hallucination_rate']:.3f}", flush=True)
-    base = results["one_at_a_time"]["instructions_per_s"]
-    for name in ("batched", "batched_constrained"):
-        results[name]["speedup_vs_one_at_a_time"] = round(results[name]["instructions_per_s"] / base, 2)
+    baseline = next(name for name in ("one_at_a_time", "batched_whole_prompts") if name in results)
+    for name in results:
+        results[name][f"speedup_vs_{baseline}"] = round(
+            results[name]["instructions_per_s"] / results[baseline]["instructions_per_s"], 2)
     report = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "python": platform.python_version(), "torch": torch.__version__},
-              "model": "default (SmolLM2-135M-Instruct)", "dtype": str(generator.model.dtype),
+              "model": args.model or "default (SmolLM2-135M-Instruct)",
+              "instructions": str(args.instructions or "CoNLL-2003 test"), "dtype": str(generator.model.dtype),
               "limit": args.limit, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
               "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v.get("speedup_vs_one_at_a_time") for k, v in results.items()}), file=sys.stderr)
+    print(json.dumps({k: v.get(f"speedup_vs_{baseline}") for k, v in results.items()}), file=sys.stderr)
 
 
 if __name__ == "__main__":
