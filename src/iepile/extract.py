@@ -6,7 +6,7 @@ What happens to a text:
    training), so each prompt looks like the ones the model was trained on.
 2. A text too long for the model is split into windows at sentence boundaries, with overlap; the result says so.
    Nothing is ever cut silently (the reference and GLiNER truncate).
-3. Every group of every window of every text goes to the generator as ONE batch (sorted by length inside).
+3. Every group of every window of every text goes to the generator as ONE batch (the generator sorts and batches it).
 4. Answers are parsed leniently, keys that were not asked are dropped, and the groups' and windows' answers are
    merged into one answer per text, de-duplicated, each item saying which window and group produced it.
 5. Every extracted string is grounded to character offsets in the whole text: all occurrences, flagged when

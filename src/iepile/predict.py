@@ -2,8 +2,9 @@
 
 Why it looks like this:
 
-* The reference generated one instruction at a time. Here prompts are sorted by length and generated in batches
-  (left padding, greedy), so a batch wastes little on padding and a 2-core CPU is kept busy.
+* The reference generated one instruction at a time. Here prompts are sorted by their tokens and generated in
+  batches (greedy): a batch shares its template, task sentence and schema, computed once (see
+  :meth:`TransformersGenerator.generate_batch`), and only the input texts are padded.
 * Batches finish out of input order, so answers go first to a journal (``OUT.partial``: one JSON line per answer,
   appended and flushed as they come). After a crash or ``kill -9``, the same command reads the journal and skips
   what is done. When every answer is in, ``OUT`` is written in input order (temporary file + rename) and the journal
@@ -109,8 +110,8 @@ class GenerationStats:
 
 
 class TransformersGenerator:
-    """Batched greedy generation with transformers: prompts sorted by length, left padding, stop at EOS or a
-    template stop word. Works on CPU and GPU."""
+    """Batched greedy generation with transformers: prompts sorted by their tokens, the batch's shared prefix run
+    once, stop at EOS, a template stop word or the end of the answer's JSON object. Works on CPU and GPU."""
 
     def __init__(self, model, tokenizer, prompt_builder, *, batch_size: int = 8, max_new_tokens: int = 256,
                  constrain: bool = False, threshold: Optional[float] = None):

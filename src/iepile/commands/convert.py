@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from iepile.commands import print_error
+
 
 def register(app: typer.Typer) -> None:
     app.command("convert")(convert_command)
@@ -52,7 +54,7 @@ def convert_command(
     try:
         manifest = convert_file(src, dst, options)
     except (RecordError, SchemaError, ValueError, OSError) as err:
-        console.print(f"[bold red]error:[/] {err}")
+        print_error(console, err)
         if isinstance(err, RecordError) and on_error == "fail":
             console.print("Fix the record, or pass --on-error skip to write bad records to <output>.rejects.jsonl.")
         raise typer.Exit(1) from None

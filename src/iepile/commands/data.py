@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from iepile.commands import print_error
+
 
 def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
@@ -25,7 +27,7 @@ def _console():
 
 
 def _fail(err: Exception) -> None:
-    _console().print(f"[bold red]error:[/] {err}")
+    print_error(_console(), err)
     raise typer.Exit(1)
 
 

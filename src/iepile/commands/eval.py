@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from iepile.commands import print_error
+
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
@@ -53,7 +55,7 @@ def eval_command(
                 check_writable(path, option)
         result = evaluate_file(pred, options)
     except (EvalError, ValueError, OSError) as err:
-        console.print(f"[bold red]error:[/] {err}")
+        print_error(console, err)
         raise typer.Exit(1) from None
     print_result(result, Console(), by_type=by_type)
     if json_out:

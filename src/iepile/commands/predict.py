@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from iepile.commands import print_error
+
 
 def register(app: typer.Typer) -> None:
     from iepile.config import typer_command
@@ -31,7 +33,7 @@ def run_predict(options, *, src: str, dst: str) -> None:
     try:
         summary = predict_file(src, dst, options)
     except (ValueError, OSError) as err:
-        console.print(f"[bold red]error:[/] {err}")
+        print_error(console, err)
         raise typer.Exit(1) from None
     if summary.generated == 0 and summary.already_done == summary.lines:
         console.print(f"{dst}: all {summary.lines} instructions already answered")
@@ -82,7 +84,7 @@ def extract_command(
                               split_num=split_num, window_tokens=window_tokens)
         results = extractor.extract_batch(texts, labels, task=task, language=language)
     except (ValueError, OSError) as err:
-        console.print(f"[bold red]error:[/] {err}")
+        print_error(console, err)
         raise typer.Exit(1) from None
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     try:

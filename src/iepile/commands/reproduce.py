@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import typer
 
+from iepile.commands import print_error
+
 
 def register(app: typer.Typer) -> None:
     app.command("reproduce")(reproduce_command)
@@ -35,6 +37,6 @@ def reproduce_command(
         result = run_recipe(recipe, data=data, model=model, budget_scale=budget_scale, output=output,
                             settings=parse_settings(settings), redo=tuple(redo), progress=not quiet)
     except (RecipeError, FileNotFoundError, FileExistsError) as error:
-        console.print(f"[bold red]error:[/] {error}")
+        print_error(console, error)
         raise typer.Exit(1) from None
     console.print(f"run folder: {result['output']}")
