@@ -90,6 +90,12 @@ def main() -> None:
     parser.add_argument("--modes", default="one_at_a_time,batched_whole_prompts,batched,batched_constrained")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "predict.json")
     args = parser.parse_args()
+    # mode → (batch size, constrained, shared prefix)
+    modes = {"one_at_a_time": (1, False, True), "batched_whole_prompts": (args.batch_size, False, False),
+             "batched": (args.batch_size, False, True), "batched_constrained": (args.batch_size, True, True)}
+    unknown = set(args.modes.split(",")) - set(modes)
+    if unknown:
+        parser.error(f"--modes: unknown {', '.join(sorted(unknown))}; choose from {', '.join(modes)}")
 
     import torch
 
@@ -101,8 +107,6 @@ def main() -> None:
     else:
         lines = instructions(args.data, args.limit)
     generator = TransformersGenerator.load(args.model, max_new_tokens=args.max_new_tokens, batch_size=1)
-    modes = {"one_at_a_time": (1, False, True), "batched_whole_prompts": (args.batch_size, False, False),
-             "batched": (args.batch_size, False, True), "batched_constrained": (args.batch_size, True, True)}
     results = {}
     for name in args.modes.split(","):
         generator.batch_size, generator.constrain, share_prefix = modes[name]

@@ -186,9 +186,7 @@ class TransformersGenerator:
 
     def _shared_prefix(self, prompts: list[list[int]]) -> int:
         """Tokens every prompt starts with, leaving each at least one token of its own."""
-        shortest = min(len(p) for p in prompts)
-        first = prompts[0]
-        shared = next((i for i in range(shortest - 1) if any(p[i] != first[i] for p in prompts)), shortest - 1)
+        shared = min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
         return shared if shared >= self.MIN_SHARED_PREFIX else 0
 
     def _padded_after_prefix(self, prompts: list[list[int]], shared: int):
@@ -248,21 +246,22 @@ class TransformersGenerator:
 
     def _decode(self, tokens: list[int]) -> str:
         """New tokens up to the first stop token, without special tokens, cut at any stop word left in the text."""
-        stops = set(self.prompts.eos_token_ids) | {self.tokenizer.pad_token_id}  # pad: after AnswerEnd
-        end = next((i for i, token in enumerate(tokens) if token in stops), len(tokens))
-        text = self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
+        text = self.tokenizer.decode(tokens[:self._answer_length(tokens)], skip_special_tokens=True)
         for word in self.prompts.stop_strings:
             if word and word in text:
                 text = text[:text.index(word)]
         return text.strip()
 
-    def _count(self, requests, new_tokens, constraint_processor, seconds: float) -> None:
+    def _answer_length(self, tokens: list[int]) -> int:
+        """New tokens before the first stop: EOS, or the padding generate writes after a row's :class:`AnswerEnd`."""
         stops = set(self.prompts.eos_token_ids) | {self.tokenizer.pad_token_id}
+        return next((i for i, token in enumerate(tokens) if token in stops), len(tokens))
+
+    def _count(self, requests, new_tokens, constraint_processor, seconds: float) -> None:
         self.stats.prompts += len(requests)
         self.stats.batches += 1
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
-        self.stats.new_tokens += sum(next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
-                                     for row in new_tokens)
+        self.stats.new_tokens += sum(min(self._answer_length(row) + 1, len(row)) for row in new_tokens)  # + its stop
         self.stats.seconds += seconds
         if constraint_processor is not None:
             self.stats.fallback_scans += constraint_processor.fallback_scans

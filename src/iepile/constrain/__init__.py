@@ -12,8 +12,8 @@ if none fits do we scan every token whose first byte is allowed. That is exact f
 
 How it stays bounded: separators are exactly the converter's (``", "`` and ``": "``), so there is no free
 whitespace; a list holds at most ``max_items`` (8) items and never repeats a string; a string is short (at most 8
-words or 48 characters, whichever allows more); and when the token budget runs low the decoder only takes tokens on a
-shortest path to closing the object, so an answer never ends mid-JSON (every node's ``rest`` is exact or an upper
+words or 48 characters, whichever allows more); and when the token budget runs low (the closing counted in the tokens
+of the tokenized shortest completion) the decoder only takes tokens on a shortest path to closing the object, so an answer never ends mid-JSON (every node's ``rest`` is exact or an upper
 bound that drops by one along some byte, and every accepted byte leaves a state that can still close).
 
 What a string may be (:class:`SpanRules`): besides being copied from the text, it must look like a span, because an

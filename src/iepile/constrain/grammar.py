@@ -394,9 +394,9 @@ def bytes_to_close(stack: Stack) -> int:
 _CLOSING_BYTES_FIRST = tuple(b'"]}, :NA[{') + tuple(range(256))  # the bytes a shortest completion is made of
 
 
-def shortest_completion(stack: Stack) -> bytes:
+def shortest_completion(stack: Stack) -> Optional[bytes]:
     """The bytes of one shortest completion of the answer from here: byte by byte, one that lowers
-    :func:`bytes_to_close` (every node's ``rest`` is reachable that way)."""
+    :func:`bytes_to_close` (every node's ``rest`` is reachable that way; None if a grammar breaks that rule)."""
     out = bytearray()
     need = bytes_to_close(stack)
     while stack:
@@ -404,8 +404,8 @@ def shortest_completion(stack: Stack) -> bytes:
             after = advance(stack, byte)
             if after is not None and bytes_to_close(after) < need:
                 break
-        else:  # no byte lowers it (a grammar bug): the caller's byte count still holds
-            return bytes(out) + b"\x00" * need
+        else:
+            return None
         out.append(byte)
         stack, need = after, bytes_to_close(after)
     return bytes(out)

@@ -58,14 +58,17 @@ class ConstrainedLogitsProcessor:
         self.margin = 4  # tokens kept in reserve: a token can cover less than its share of the closing bytes
 
     def tokens_needed(self) -> int:
-        """A token budget that always fits the shortest valid answer (one token per byte at worst) and its EOS:
-        the caller raises ``max_new_tokens`` to it, so a too-small budget cannot cut an answer."""
+        """A token budget that always fits the shortest valid answer (its tokens) and its EOS: the caller raises
+        ``max_new_tokens`` to it, so a too-small budget cannot cut an answer."""
         closing = [self.tokens_to_close(c.stack) for c in self.constraints if c is not None]
         return max(closing, default=0) + self.margin + 2
 
     def tokens_to_close(self, stack: Stack) -> int:
-        """Tokens of the tokenized shortest completion (bytes that continue a character count one each)."""
+        """Tokens of the tokenized shortest completion (bytes that continue a character count one each; the byte
+        count if no completion is found)."""
         data = shortest_completion(stack)
+        if data is None:
+            return bytes_to_close(stack)
         head = next((i for i, byte in enumerate(data) if byte & 0xC0 != 0x80), len(data))
         text = data[head:].decode("utf-8", errors="replace")
         return head + len(self.tokenizer.encode(text, add_special_tokens=False))
