@@ -32,7 +32,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval.py --data $(DATA)
 
 reproduce: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m iepile.reproduce recipes/reproduce.yaml --data $(DATA)
+	HF_HUB_OFFLINE=1 $(BIN)/iepile reproduce recipes/reproduce.yaml --data $(DATA)
 
 clean:
 	rm -rf $(VENV) .cache build dist src/*.egg-info

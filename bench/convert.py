@@ -26,8 +26,8 @@ REPO = HERE.parent
 
 
 def build_inputs(data: Path, work: Path, copies: int) -> list[dict]:
-    from iepile.formats import read_records
-    from iepile.formats.base import ReadOptions, ReadStats
+    from iepile.data.formats import read_records
+    from iepile.data.formats.base import ReadOptions, ReadStats
 
     conll = list(read_records(data / "en/ner/conll2003/train.txt", "conll", ReadOptions(task="NER", language="en"),
                               ReadStats()))

@@ -33,8 +33,8 @@ TYPES = ["person", "location", "organisation", "misc"]
 
 def conll_records(path: Path) -> list[dict]:
     """CoNLL-2003 sentences as unified NER records, read by iepile's own CoNLL reader."""
-    from iepile.formats import read_records
-    from iepile.formats.base import ReadOptions, ReadStats
+    from iepile.data.formats import read_records
+    from iepile.data.formats.base import ReadOptions, ReadStats
 
     return list(read_records(path, "conll", ReadOptions(task="NER", language="en"), ReadStats()))
 
@@ -48,9 +48,9 @@ def instructions(data: Path, limit: int) -> list[dict]:
 
 
 def measure(generator, lines: list[dict]) -> dict:
-    from iepile.evaluate.parsing import parse_answer
+    from iepile.inference.answers import parse_answer
     from iepile.instructions import parse_instruction
-    from iepile.predict import answer_instructions
+    from iepile.inference.generators import answer_instructions
 
     generator.stats.__init__()
     started = time.perf_counter()
@@ -99,7 +99,7 @@ def main() -> None:
 
     import torch
 
-    from iepile.predict import TransformersGenerator
+    from iepile.inference.generators import TransformersGenerator
 
     if args.instructions:
         with open(args.instructions, encoding="utf-8") as handle:

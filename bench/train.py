@@ -6,7 +6,7 @@
 The training file is a balanced mix of the six supervised datasets of ``make reproduce`` (built with ``iepile build``
 from ``recipes/corpus-small.yaml``: CoNLL-2003, CoNLL-2004, Weibo, SanWen, DuEE, PHEE, answer tokens capped per
 dataset), so batches carry the real spread of lengths (short NER prompts, long event answers); the dev file is a
-fixed seeded slice of the same mix that no variant trains on. Each variant is a set of :class:`iepile.train.
+fixed seeded slice of the same mix that no variant trains on. Each variant is a set of :class:`iepile.training.recipe.
 TrainConfig` overrides on a common base and runs in its own process (so peak RSS is its own), with the same seed and
 data, for ``--minutes`` of training (a wall-clock cap, model loading and compilation included: what a user waits
 for), then one evaluation on the dev file. Throughput counts real (non-padding) tokens per second over the steps
@@ -56,7 +56,7 @@ def run_variant(args: argparse.Namespace) -> None:
     import torch
     from transformers import TrainerCallback
 
-    from iepile.train import TrainConfig, train
+    from iepile.training.recipe import TrainConfig, train
 
     overrides = json.loads(args.overrides)
     if "_threads" in overrides:
@@ -100,7 +100,7 @@ def build_mix(data: pathlib.Path, folder: pathlib.Path, answer_tokens: int, dev_
 
     import yaml
 
-    from iepile.corpus import build
+    from iepile.data.corpus import build
 
     recipe = pathlib.Path(__file__).resolve().parents[1] / "recipes" / "corpus-small.yaml"
     manifest = yaml.safe_load(recipe.read_text(encoding="utf-8"))

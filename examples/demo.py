@@ -40,8 +40,8 @@ def step(number: int, title: str) -> None:
 
 def import_conll(out_dir: Path) -> Path:
     """Import the bundled CoNLL-format file (our own sentences) into unified records."""
-    from iepile.formats import import_file
-    from iepile.formats.base import ReadOptions
+    from iepile.data.formats import import_file
+    from iepile.data.formats.base import ReadOptions
 
     dst = out_dir / "en-conll" / "train.json"
     if not dst.exists():
@@ -82,7 +82,7 @@ def concatenate(paths: list[Path], dst: Path) -> Path:
 def fine_tune(instructions: Path, run_dir: Path, max_steps: int, learning_rate: float = LEARNING_RATE) -> Path:
     """A short full fine-tune of the default model on the training instructions of the demo's tasks (full
     fine-tuning of the 135M model reaches a far lower loss per step than LoRA at the same speed: bench/RESULTS.md)."""
-    from iepile.train import TrainConfig, train
+    from iepile.training.recipe import TrainConfig, train
 
     model = run_dir / "model"
     if (model / "config.json").exists():
@@ -101,7 +101,7 @@ def fine_tune(instructions: Path, run_dir: Path, max_steps: int, learning_rate: 
 
 
 def predict(instructions: Path, model: Path, run_dir: Path) -> Path:
-    from iepile.predict import PredictOptions, predict_file
+    from iepile.inference.predict import PredictOptions, predict_file
 
     test_file = concatenate([instructions / lang / task / "test.json" for lang in LANGUAGES for task in TRAINED_TASKS],
                             run_dir / "test.json")

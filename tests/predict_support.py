@@ -38,7 +38,7 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_model_dir):
-    from iepile.predict import TransformersGenerator
+    from iepile.inference.generators import TransformersGenerator
 
     return TransformersGenerator.load(str(tiny_model_dir), dtype="fp32", device="cpu")
 
@@ -46,7 +46,7 @@ def tiny_loaded(tiny_model_dir):
 @pytest.fixture()
 def tiny_generator(tiny_loaded):
     """The session's model in a fresh generator (settings changed by one test do not leak into the next)."""
-    from iepile.predict import TransformersGenerator
+    from iepile.inference.generators import TransformersGenerator
 
     return TransformersGenerator(tiny_loaded.model, tiny_loaded.tokenizer, tiny_loaded.prompts, batch_size=4,
                                  max_new_tokens=16)

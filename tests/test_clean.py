@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from iepile.clean import CleanOptions, clean_file, non_letter_ratio, rule_verdict, stopword_ratio
+from iepile.data.clean import CleanOptions, clean_file, non_letter_ratio, rule_verdict, stopword_ratio
 from iepile.records import RecordError
 
 from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
@@ -94,7 +94,7 @@ def test_bad_lines(tmp_path):
 
 @pytest.mark.usefixtures("data_dir")
 def test_clean_real_weibo(tmp_path):
-    from iepile.formats import import_file
+    from iepile.data.formats import import_file
 
     import_file(DATA / "zh/ner/weibo/dev.conll", tmp_path / "weibo.json", "conll")
     summary = clean_file(tmp_path / "weibo.json", tmp_path / "clean.json")

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from iepile.config import opt, resume_ignored, typer_command
-from iepile.train import TrainConfig
+from iepile.training.recipe import TrainConfig
 
 
 @dataclasses.dataclass

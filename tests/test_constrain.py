@@ -8,7 +8,7 @@ import json
 import pytest
 
 import iepile
-from iepile.constrain import accepts, grammar_for, vocabulary
+from iepile.inference.constrain import accepts, grammar_for, vocabulary
 from iepile.instructions import parse_instruction
 from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)
 
@@ -92,7 +92,7 @@ TEXTS = ["Alice met Bob in Paris.", "北京是中国的首都，上海是最大�
 @pytest.mark.parametrize("max_new_tokens", [12, 48])
 def test_constrained_tiny_model_always_parses(tiny_generator, max_new_tokens):
     from iepile.instructions import build_instruction
-    from iepile.predict import answer_instructions
+    from iepile.inference.generators import answer_instructions
 
     tiny_generator.constrain, tiny_generator.max_new_tokens = True, max_new_tokens
     schema = ["person", "location", "organisation"]
@@ -109,7 +109,7 @@ def test_constrained_tiny_model_always_parses(tiny_generator, max_new_tokens):
 
 
 def test_constrained_tiny_model_structured_tasks(tiny_generator):
-    from iepile.predict import answer_instructions
+    from iepile.inference.generators import answer_instructions
 
     tiny_generator.constrain, tiny_generator.max_new_tokens = True, 40
     lines = []
@@ -218,7 +218,7 @@ def test_budget_is_exact_and_walks_never_dead_end(task, schema):
     the decoder's "room to close" check can always be met) and the cheapest path closes in ``bytes_to_close``."""
     import random
 
-    from iepile.constrain import advance, bytes_to_close
+    from iepile.inference.constrain import advance, bytes_to_close
 
     rng = random.Random(7)
     for text in WALK_TEXTS:
@@ -247,7 +247,7 @@ def _looks_like_a_span(string: str) -> bool:
 
 def test_constrained_tiny_model_writes_no_junk_strings(tiny_generator):
     from iepile.instructions import build_instruction
-    from iepile.predict import answer_instructions
+    from iepile.inference.generators import answer_instructions
 
     texts = ["... , ; -- ! ? ( ) Alice met Bob . Then Carol left ! \" . , . , .", ". , : ; x . , : ;",
              "「」，。、！？北京。上海？，，。"]
@@ -278,8 +278,8 @@ def test_budget_counts_the_closing_in_tokens_not_bytes(tiny_tokenizer):
     """An event with 16 roles closes in about 350 bytes of ``"role": "NAN"``, far fewer tokens: the budget check
     tokenizes the shortest completion, so a 320-token budget still lets the answer name its arguments (counted in
     bytes, the 2026-12-02 run could only write every role as NAN)."""
-    from iepile.constrain import ConstrainedLogitsProcessor, JsonConstraint, advance_bytes, bytes_to_close
-    from iepile.constrain.grammar import shortest_completion
+    from iepile.inference.constrain import ConstrainedLogitsProcessor, JsonConstraint, advance_bytes, bytes_to_close
+    from iepile.inference.constrain.grammar import shortest_completion
 
     from iepile.instructions import build_instruction
 

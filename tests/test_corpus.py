@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from iepile.corpus import ManifestError, TokenCounter, build, file_stats, load_manifest, percentiles
+from iepile.data.corpus import build
+from iepile.data.manifest import ManifestError, load_manifest
+from iepile.data.stats import TokenCounter, file_stats, percentiles
 
 from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
 needs_data = pytest.mark.usefixtures("data_dir")  # fails loudly when the data is missing

@@ -2,7 +2,7 @@
 
 import pytest
 
-from iepile.evaluate.parsing import parse_answer
+from iepile.inference.answers import parse_answer
 
 CASES = [
     ('{"a": ["x"]}', {"a": ["x"]}, "clean"),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from iepile.extract import Extractor, TextGrounder, windows
+from iepile.inference.extract import Extractor, TextGrounder, windows
 from iepile.text import sentence_spans, tile
 from iepile.instructions import parse_instruction
 from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)

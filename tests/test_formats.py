@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from iepile.formats import FormatError, import_file, read_records
-from iepile.formats.base import ReadOptions, ReadStats
-from iepile.formats.conll import decode_tags
+from iepile.data.formats import FormatError, import_file, read_records
+from iepile.data.formats.base import ReadOptions, ReadStats
+from iepile.data.formats.conll import decode_tags
 from iepile.records import RecordError
 from iepile.schema import load_schema
 

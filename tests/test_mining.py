@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from iepile import negatives_mining as nm
+from iepile.data import negatives as nm
 
 from conftest import DATA_DIR as DATA  # ../shared/data or $IEPILE_DATA; the data_dir fixture fails without it
 HARD_DICT = DATA / "iepile-samples" / "hard_negative" / "hard_dict.json"
@@ -43,7 +43,7 @@ def test_recall_of_the_reference_dictionary(encoder, tmp_path):
     assert result["pairs"] == len(pairs) == 4190
     assert result["recall"] > 0.35 and result["recall"] > 1.8 * baseline
     # the nested output is what convert --hard-negatives reads
-    from iepile.sampling import load_hard_negatives
+    from iepile.convert.sampling import load_hard_negatives
 
     path = tmp_path / "mined.json"
     path.write_text(json.dumps(mined, ensure_ascii=False), encoding="utf-8")

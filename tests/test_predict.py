@@ -13,7 +13,8 @@ import time
 import pytest
 
 import iepile
-from iepile.predict import PredictOptions, answer_instructions, journal_path, predict_file, shard_range
+from iepile.inference.generators import answer_instructions
+from iepile.inference.predict import PredictOptions, journal_path, predict_file, shard_range
 from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)
 
 TEXTS = ["Alice met Bob in Paris.", "北京是中国的首都。", "ACME hired Carol in Berlin last year, said the report.",
@@ -180,7 +181,7 @@ def test_prompt_too_long_is_an_error_not_a_cut(tiny_generator, tmp_path):
 @pytest.mark.slow
 def test_default_model_answers_a_few_instructions(tmp_path):
     """The real default model, batched and constrained: answers parse and hold the asked keys."""
-    from iepile.predict import TransformersGenerator
+    from iepile.inference.generators import TransformersGenerator
 
     lines = iepile.convert([{"text": "Alice Smith works for ACME in Paris.", "entity": []},
                             {"text": "张三在北京工作。", "entity": []}],
@@ -201,7 +202,7 @@ def test_answer_end_stops_a_row_at_its_first_closed_object(tiny_tokenizer, text,
     (brackets in strings, escaped quotes and brackets before the object do not count)."""
     import torch
 
-    from iepile.predict import AnswerEnd
+    from iepile.inference.generators import AnswerEnd
 
     ids = tiny_tokenizer.encode(text, add_special_tokens=False)
     criterion, written, stopped_after = AnswerEnd(tiny_tokenizer, 2), "", None

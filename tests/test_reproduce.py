@@ -11,7 +11,9 @@ import torch
 import yaml
 
 from tiny_model import build_tiny_model
-from iepile.reproduce import RecipeError, _pooled, load_recipe, run_recipe, sample_records
+from iepile.recipes.manifest import RecipeError, load_recipe
+from iepile.recipes.results import _pooled
+from iepile.recipes.runner import run_recipe, sample_records
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ["CoNLL2003", "conll04", "weibo", "SanWen", "DuEE1.0", "PHEE"]
@@ -171,7 +173,8 @@ def test_zero_shot_sets_are_never_trained_on(manifest):
 
 
 def test_every_step_kind_has_a_runner(tmp_path):
-    from iepile.reproduce import STEP_KINDS, Runner
+    from iepile.recipes.manifest import STEP_KINDS
+    from iepile.recipes.runner import Runner
 
     runner = Runner(load_recipe(RECIPE), output=str(tmp_path), progress=False, log=lambda message: None)
     assert set(runner.step_runners()) == set(STEP_KINDS)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iepile.sampling import (SamplingOptions, SamplingStats, chunk, choose_labels, load_hard_negatives,
+from iepile.convert.sampling import (SamplingOptions, SamplingStats, chunk, choose_labels, load_hard_negatives,
                              record_rng, sample_hard_negatives)
 
 

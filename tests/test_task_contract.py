@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import iepile
-from iepile.constrain import accepts, grammar_for
+from iepile.inference.constrain import accepts, grammar_for
 from iepile.evaluate import EvalOptions, evaluate_lines
-from iepile.evaluate.parsing import parse_answer
+from iepile.inference.answers import parse_answer
 from iepile.instructions import parse_instruction
 from iepile.records import Line, decode_record
 from iepile.schema import load_schema

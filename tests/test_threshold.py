@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from iepile.threshold import (CLOSE, CLOSE_OBJECT, EMPTY, MORE, MORE_OBJECT, OPEN, QUOTED, JsonCursor,
+from iepile.inference.threshold import (CLOSE, CLOSE_OBJECT, EMPTY, MORE, MORE_OBJECT, OPEN, QUOTED, JsonCursor,
                               ListDecisionProcessor, check_threshold, token_class)
 
 from predict_support import tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)
@@ -29,7 +29,7 @@ def test_token_classes(data, expected):
 
 def _decisions_along(answer: str, tokenizer) -> list[tuple[str, tuple | None]]:
     """(next token, decision before it) for every token of a real tokenised answer."""
-    from iepile.constrain import vocabulary
+    from iepile.inference.constrain import vocabulary
 
     token_bytes = vocabulary(tokenizer).token_bytes
     cursor, out = JsonCursor(), []
@@ -123,7 +123,7 @@ SENTENCES = [
 
 
 def _items(answer: str) -> int:
-    from iepile.evaluate.parsing import parse_answer
+    from iepile.inference.answers import parse_answer
 
     value = parse_answer(answer).value
     return sum(len(v) for v in value.values() if isinstance(v, list)) if isinstance(value, dict) else 0
@@ -131,7 +131,7 @@ def _items(answer: str) -> int:
 
 @pytest.fixture(scope="module")
 def default_generator():
-    from iepile.predict import TransformersGenerator
+    from iepile.inference.generators import TransformersGenerator
 
     return TransformersGenerator.load(None, batch_size=4, max_new_tokens=64)
 
@@ -139,7 +139,7 @@ def default_generator():
 @pytest.mark.parametrize("constrain", [False, True])
 def test_threshold_moves_recall_on_the_default_model(default_generator, constrain):
     from iepile.instructions import build_instruction
-    from iepile.predict import answer_instructions
+    from iepile.inference.generators import answer_instructions
 
     instructions = [build_instruction("NER", "en", ["location", "organization", "person"], text)
                     for text in SENTENCES]

@@ -19,7 +19,7 @@ import torch
 from iepile.modeling.loading import load_model_and_tokenizer, load_tokenizer
 from iepile.modeling.prompts import PromptBuilder
 from tiny_model import build_tiny_model
-from iepile.train import SupervisedCollator, TokenBudgetBatchSampler, TrainConfig, encode_rows, read_rows, train
+from iepile.training.recipe import SupervisedCollator, TokenBudgetBatchSampler, TrainConfig, encode_rows, read_rows, train
 
 CONLL_TYPES = ["location", "misc", "organisation", "person"]
 
@@ -44,8 +44,8 @@ def train_tiny_model(tmp_path_factory) -> pathlib.Path:
 
 def conll_records(path: pathlib.Path, limit: int) -> list[dict]:
     """CoNLL-2003 sentences as unified NER records, read by iepile's own CoNLL reader."""
-    from iepile.formats import read_records
-    from iepile.formats.base import ReadOptions, ReadStats
+    from iepile.data.formats import read_records
+    from iepile.data.formats.base import ReadOptions, ReadStats
 
     return list(itertools.islice(read_records(path, "conll", ReadOptions(task="NER", language="en"), ReadStats()),
                                  limit))
@@ -136,7 +136,7 @@ def test_encode_rows_counts_truncated_and_dropped_rows(train_conll_files):
 
 
 def test_validation_slice_is_seeded_and_disjoint(train_conll_files):
-    from iepile.train import read_data as _read_data
+    from iepile.training.recipe import read_data as _read_data
 
     config = TrainConfig(train_file=str(train_conll_files[0]), output_dir="-", val_size=10, seed=3)
     train_rows, valid_rows = _read_data(config)
@@ -296,7 +296,7 @@ def test_adapter_reloads_and_merges_to_the_same_logits(train_adapter_run, train_
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from iepile.export import export_merged
+    from iepile.training.export import export_merged
 
     tokens = torch.tensor([[1, 4093, 198, 28120, 30, 2, 198, 1, 520, 9531, 198]])
     base = AutoModelForCausalLM.from_pretrained(train_tiny_model, dtype=torch.float32).eval()
@@ -344,7 +344,7 @@ def test_full_fine_tuning_saves_a_plain_model(train_tiny_model, train_conll_file
 
 DDP_SCRIPT = """
 import sys
-from iepile.train import TrainConfig, train
+from iepile.training.recipe import TrainConfig, train
 model, train_file, output = sys.argv[1:4]
 train(TrainConfig(train_file=train_file, output_dir=output, model=model, dtype="fp32", batch_size=4,
                   learning_rate=1e-2, lora_r=16, cutoff_len=256, lora_dropout=0.0, warmup_ratio=0.0, max_steps=3, logging_steps=1,

@@ -10,7 +10,7 @@ from iepile.convert import convert  # noqa: E402  (the function shadows the modu
 def __getattr__(name):
     # Lazy: the model stack loads on first use, not on `import iepile`.
     if name == "Extractor":
-        from iepile.extract import Extractor
+        from iepile.inference.extract import Extractor
 
         return Extractor
     raise AttributeError(name)

@@ -1,4 +1,7 @@
-"""File plumbing shared by every stage: hashing, atomic outputs and progress bars.
+"""File plumbing shared by every stage: JSON lines, hashing, atomic outputs and progress bars.
+
+* :func:`read_jsonl` — the objects of a JSON-lines file with their line numbers; a bad line is an error naming the
+  file and the line.
 
 * :func:`sha256_file` — the digest that manifests and resume journals record of an input.
 * :func:`atomic_output` — write to a temporary file next to the target and rename it into place at the end, so a
@@ -11,10 +14,26 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Iterator, Optional
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for every non-blank line of a JSON-lines file, streamed."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error})") from None
+            if not isinstance(value, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object, not {type(value).__name__}")
+            yield number, value
 
 
 def sha256_file(path: str | os.PathLike) -> str:

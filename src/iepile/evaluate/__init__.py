@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, Optional
 
-from iepile.evaluate.parsing import ParsedAnswer, parse_answer
+from iepile.inference.answers import ParsedAnswer, parse_answer
 from iepile.evaluate.scorer import EvalError, EvalOptions, Evaluator, NotContiguous
 
 __all__ = ["EvalError", "EvalOptions", "ParsedAnswer", "evaluate_file", "evaluate_lines", "parse_answer"]

@@ -15,11 +15,12 @@ from typing import Any, Iterable, Optional
 
 import orjson
 
+from iepile.config import opt
 from iepile.evaluate.errors import KINDS, classify
 from iepile.instructions import read_instruction
 from iepile.evaluate.matching import Mode, drop_off_schema, get_mode, match, normalize_text, normalize_value
 from iepile.evaluate.metrics import Counts, PerRecord
-from iepile.evaluate.parsing import CLEAN, FAILED, REPAIRED, parse_answer
+from iepile.inference.answers import CLEAN, FAILED, REPAIRED, parse_answer
 from iepile.tasks import get_task
 from iepile.tasks.base import Task
 
@@ -37,14 +38,19 @@ class NotContiguous(Exception):
 
 @dataclass
 class EvalOptions:
-    mode: str = "iepile"
-    task: Optional[str] = None          # overrides each line's "task" (as the reference's --task)
-    ignore_off_schema: bool = False     # drop answer keys not asked in that line's schema group
-    repair: Optional[bool] = None       # lenient parsing; default: off in iepile mode, on otherwise
-    bootstrap: int = 0                  # resamples for 95% confidence intervals (0 = none)
-    seed: int = 0
-    examples: int = 5                   # examples kept per task, level and error kind
-    reference_gold: bool = False        # build gold exactly like the reference (keeps its EE/EEA gold bugs)
+    """Every setting of ``iepile eval`` (the command is built from these fields)."""
+
+    mode: str = opt("iepile", "iepile (reference-compatible numbers), strict or normalized.", short="-m")
+    task: Optional[str] = opt(None, "Score every line as this task (default: each line's task field).", short="-t")
+    ignore_off_schema: bool = opt(False, "Drop answer keys that were not asked in that line's schema group (always "
+                                  "counted).")
+    repair: Optional[bool] = opt(None, "Lenient parsing (code fences, text around the JSON, json-repair). Default: "
+                                 "off in iepile mode, on otherwise.", flag="--repair/--no-repair")
+    bootstrap: int = opt(0, "Resamples for 95% confidence intervals (e.g. 1000).")
+    seed: int = opt(0, "Seed of the bootstrap.")
+    examples: int = opt(5, "Examples kept per task, level and error kind (JSON and report).")
+    reference_gold: bool = opt(False, "Build gold tuples exactly like the reference (keeps its EE/EEA gold bugs: "
+                               "empty triggers and arguments, duplicate arguments, argument-less EEA events).")
 
     def resolved_mode(self) -> Mode:
         return get_mode(self.mode)

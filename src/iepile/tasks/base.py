@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Optional
 
 from iepile.records import RecordError, find_span
-from iepile.sampling import SamplingOptions, SamplingStats, choose_labels, order
+from iepile.convert.sampling import SamplingOptions, SamplingStats, choose_labels, order
 from iepile.schema import Schema, SchemaError, join_spo, spo_item_label
 from iepile.tasks.scoring import NAN
 
@@ -152,7 +152,7 @@ class Task:
 
     def answer_grammar(self, items: list[Any], parts) -> Any:
         """The constrained-decoding grammar of an answer to ``items``, built from ``parts``
-        (:class:`iepile.constrain.AnswerParts`): the same shape :meth:`render_output` writes."""
+        (:class:`iepile.inference.constrain.AnswerParts`): the same shape :meth:`render_output` writes."""
         raise NotImplementedError
 
     # -- evaluation --------------------------------------------------------------------------------------------

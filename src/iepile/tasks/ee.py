@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from iepile.sampling import binomial, choose_labels, order
+from iepile.convert.sampling import binomial, choose_labels, order
 from iepile.schema import Schema
 from iepile.tasks.base import Context
 from iepile.tasks.events import EventTask

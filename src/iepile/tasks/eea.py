@@ -7,7 +7,7 @@ test time), every trigger of the type is given, and gold roles are always asked.
 
 from __future__ import annotations
 
-from iepile.sampling import binomial, order
+from iepile.convert.sampling import binomial, order
 from iepile.schema import Schema
 from iepile.tasks.base import Context, unique
 from iepile.tasks.events import EventTask

@@ -10,7 +10,7 @@ are de-duplicated.
 from __future__ import annotations
 
 from iepile.records import RecordError, RelationRecord
-from iepile.sampling import binomial, order
+from iepile.convert.sampling import binomial, order
 from iepile.schema import Schema, SchemaError
 from iepile.tasks.base import Context, Task, by_position, one_or_many, position_of, require_in_text, require_label, unique
 from iepile.tasks.scoring import KG_EMPTY, dict_items, strings, unique_tuples

@@ -1,1 +1,1 @@
-"""Fine-tuning components; :func:`iepile.train.train` is the recipe that runs them top to bottom."""
+"""Fine-tuning components; :func:`iepile.training.recipe.train` is the recipe that runs them top to bottom."""

@@ -18,6 +18,23 @@ def _trainer_callback_base():
     return TrainerCallback
 
 
+class DeadlineCallback(_trainer_callback_base()):
+    """A wall-clock cap on training: the trainer stops (and saves) at the end of the step that passes ``seconds``;
+    ``hit`` says whether it did (a recipe records it next to its results)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds, self.hit, self.started = seconds, False, 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.seconds and time.monotonic() - self.started > self.seconds:
+            self.hit = True
+            control.should_training_stop = True
+            control.should_save = True
+
+
 class MetricsCallback(_trainer_callback_base()):
     """Appends every log (train loss, eval loss, lr, tokens/s) to metrics.jsonl as it happens (main process)."""
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from typing import Any
 
+from iepile.fileio import read_jsonl
 from iepile.training.config import TrainConfig
 
 # ---- 2. data -------------------------------------------------------------------------------------------------------
@@ -15,21 +15,12 @@ from iepile.training.config import TrainConfig
 def read_rows(path: str | os.PathLike) -> list[dict]:
     """Read JSON-lines training rows; bad input names the file, line and field."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as error:
-                raise ValueError(f"{path}:{line_number}: not valid JSON ({error})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object with instruction and output")
-            for field in ("instruction", "output"):
-                if not isinstance(row.get(field), str):
-                    problem = "missing" if field not in row else f"must be a string, not {type(row[field]).__name__}"
-                    raise ValueError(f"{path}:{line_number}: field {field!r} {problem}")
-            rows.append({"instruction": row["instruction"], "output": row["output"], "line": line_number})
+    for line_number, row in read_jsonl(path):
+        for field in ("instruction", "output"):
+            if not isinstance(row.get(field), str):
+                problem = "missing" if field not in row else f"must be a string, not {type(row[field]).__name__}"
+                raise ValueError(f"{path}:{line_number}: field {field!r} {problem}")
+        rows.append({"instruction": row["instruction"], "output": row["output"], "line": line_number})
     return rows
 
 

@@ -1,0 +1,3 @@
+from iepile.cli import main
+
+main()

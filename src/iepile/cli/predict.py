@@ -1,0 +1,109 @@
+"""``iepile predict`` (test instruction file → answers) and ``iepile extract`` (raw text + schema → results)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from iepile.cli.console import print_error
+
+
+def register(app: typer.Typer) -> None:
+    from iepile.config import typer_command
+    from iepile.inference.extract import ExtractOptions
+    from iepile.inference.predict import PredictOptions
+
+    app.command("predict")(typer_command(PredictOptions, run_predict, doc=run_predict.__doc__, extra={
+        "src": (str, typer.Argument(..., metavar="SRC", help="Test instructions from `iepile convert --split test`.")),
+        "dst": (str, typer.Argument(..., metavar="DST", help="Output: the same lines plus \"output\" (readable by "
+                                    "`iepile eval`)."))}))
+    app.command("extract")(typer_command(ExtractOptions, run_extract, doc=run_extract.__doc__, extra={
+        "task": (str, typer.Option("NER", "--task", "-t", help="NER, RE, SPO, EE, EET or KG.")),
+        "schema": (str, typer.Option(..., "--schema", "-s", help="JSON labels: '[\"person\", \"organization\"]', "
+                                     "or for EE/KG '{\"type\": [\"role\", ...]}'.")),
+        "text": (Optional[list[str]], typer.Option(None, "--text", help="A text to extract from (repeatable).")),
+        "file": (Optional[str], typer.Option(None, "--file", "-f", help="One text per line, or JSON lines with a "
+                                             "\"text\" field; - for standard input.")),
+        "language": (Optional[str], typer.Option(None, "--language", "-l", help="en or zh (default: detected).")),
+        "output": (Optional[str], typer.Option(None, "--output", "-o", help="Write JSON lines here (default: "
+                                               "stdout)."))}))
+
+
+def run_predict(options, *, src: str, dst: str) -> None:
+    """Answer test instructions in batches; rerun the same command to resume after an interruption."""
+    from rich.console import Console
+
+    from iepile.inference.predict import predict_file
+
+    console = Console(stderr=True)
+    warn_if_untrained(options.model, options.adapter, console)
+    try:
+        summary = predict_file(src, dst, options)
+    except (ValueError, OSError) as err:
+        print_error(console, err)
+        raise typer.Exit(1) from None
+    if summary.generated == 0 and summary.already_done == summary.lines:
+        console.print(f"{dst}: all {summary.lines} instructions already answered")
+        return
+    console.print(f"{dst}: {summary.generated} answered, {summary.already_done} resumed, "
+                  f"{summary.instructions_per_second:.2f} instructions/s")
+
+
+def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], file: Optional[str],
+                language: Optional[str], output: Optional[str]) -> None:
+    """Extract from raw text with a schema: one JSON line per text with the merged answer and character offsets."""
+    from rich.console import Console
+
+    from iepile.inference.extract import Extractor
+
+    console = Console(stderr=True)
+    warn_if_untrained(options.model, options.adapter, console)
+    try:
+        labels = json.loads(schema)
+        texts = list(text or []) + (_read_texts(file) if file else [])
+        if not texts:
+            raise ValueError("give --text or --file")
+        results = Extractor(options=options).extract_batch(texts, labels, task=task, language=language)
+    except (ValueError, OSError) as err:
+        print_error(console, err)
+        raise typer.Exit(1) from None
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for result in results:
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            out.close()
+
+
+def _read_texts(path: str) -> list[str]:
+    """Plain lines are texts; a line that is a JSON object gives its ``text`` field."""
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    texts = []
+    try:
+        for line in handle:
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if line.lstrip().startswith("{"):
+                try:
+                    texts.append(json.loads(line)["text"])
+                    continue
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    pass
+            texts.append(line)
+    finally:
+        if path != "-":
+            handle.close()
+    return texts
+
+
+def warn_if_untrained(model: Optional[str], adapter: Optional[str], console) -> None:
+    """The default model without fine-tuning extracts poorly (bench/RESULTS.md): say so and where a trained one is."""
+    if model is None and adapter is None:
+        console.print("[yellow]note:[/] no --model or --adapter: this is the base SmolLM2-135M-Instruct, not trained "
+                      "for extraction (expect low F1). `make demo` leaves a fine-tuned model in runs/demo/run/model, "
+                      "`make reproduce` one in runs/reproduce/train/run/model.")

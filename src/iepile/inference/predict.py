@@ -1,0 +1,232 @@
+"""``iepile predict``: answers for a file of test instructions, fast, resumable and in input order.
+
+Why it looks like this:
+
+* The reference generated one instruction at a time. Here prompts are sorted by their tokens and generated in
+  batches (greedy): a batch shares its template, task sentence and schema, computed once (see
+  :meth:`iepile.inference.generators.TransformersGenerator.generate_batch`), and only the input texts are padded.
+* Batches finish out of input order, so answers go first to a journal (``OUT.partial``: one JSON line per answer,
+  appended and flushed as they come). After a crash or ``kill -9``, the same command reads the journal and skips
+  what is done. When every answer is in, ``OUT`` is written in input order (temporary file + rename) and the journal
+  is removed, so ``OUT`` never holds a half-written or duplicated line.
+* ``--shard i/n`` takes the i-th of n contiguous blocks of lines, so ``cat OUT.0 OUT.1 ...`` is the full answer file.
+* The prompt comes from the same :class:`~iepile.modeling.prompts.PromptBuilder` as training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from iepile.config import opt
+from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output, sha256_file
+from iepile.inference.generators import (GenerationOptions, GenerationStats, Request, TransformersGenerator,
+                                         VllmGenerator)
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+JOURNAL_VERSION = 1
+
+
+@dataclass
+class PredictOptions(GenerationOptions):
+    """Every setting of ``iepile predict`` (the command is built from these fields)."""
+
+    backend: str = opt("transformers", "transformers (CPU/GPU) or vllm (GPU, pip install 'iepile[vllm]').")
+    shard: Optional[str] = opt(None, "i/n: answer the i-th of n contiguous blocks of lines (cat the shard outputs "
+                               "in order to merge).")
+    task: Optional[str] = opt(None, "Task for lines without a \"task\" field (constrained decoding needs it).")
+    overwrite: bool = opt(False, "Start over instead of resuming.")
+    progress: bool = opt(True, "No progress bar.", flag="--quiet", invert=True)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.backend not in ("transformers", "vllm"):
+            raise ValueError(f"--backend must be transformers or vllm, got {self.backend!r}")
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"i/n"`` → (i, n) with 0 ≤ i < n."""
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {shard}: need 0 <= i < n")
+    return index, count
+
+
+def shard_range(total: int, shard: Optional[str]) -> range:
+    """The contiguous block of line indices one shard owns (blocks differ in size by at most one line)."""
+    if shard is None:
+        return range(total)
+    index, count = parse_shard(shard)
+    return range(total * index // count, total * (index + 1) // count)
+
+
+def load_generator(options: PredictOptions):
+    if options.backend == "vllm":
+        return VllmGenerator(options.model, options.adapter, template=options.template,
+                             max_new_tokens=options.max_new_tokens, constrain=options.constrain,
+                             threshold=options.threshold, dtype=options.dtype)
+    return TransformersGenerator.load(options.model, options.adapter, **options.generator_settings())
+
+
+# -- the journal ---------------------------------------------------------------------------------------------------
+
+def journal_path(out: str | os.PathLike) -> Path:
+    return Path(f"{out}.partial")
+
+
+class Journal:
+    """Answers appended and flushed as they come: a header line (which input and shard), then
+    ``{"i": line index, "output": text}`` lines. A torn last line (``kill -9`` mid-write) is cut off on reopen."""
+
+    def __init__(self, path: Path, header: dict):
+        self.path, self.header = path, header
+        self.done: dict[int, str] = {}
+        if path.exists():
+            self._load()
+        else:
+            path.write_text(_encode(header) + "\n", encoding="utf-8")
+        self.handle = open(path, "a", encoding="utf-8")
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(complete))
+        lines = complete.decode("utf-8").splitlines()
+        found = json.loads(lines[0]) if lines else {}
+        if found != self.header:
+            raise ValueError(f"{self.path} belongs to another run (different input file, shard or version); "
+                             "delete it or pass --overwrite to start over")
+        for line in lines[1:]:
+            entry = json.loads(line)
+            self.done[entry["i"]] = entry["output"]
+
+    def add(self, index: int, output: str) -> None:
+        self.done[index] = output
+        self.handle.write(_encode({"i": index, "output": output}) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+# -- the stage -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class PredictSummary:
+    lines: int = 0
+    already_done: int = 0
+    generated: int = 0
+    seconds: float = 0.0
+    stats: Optional[GenerationStats] = None
+    output: str = ""
+
+    @property
+    def instructions_per_second(self) -> float:
+        return self.generated / self.seconds if self.seconds else 0.0
+
+
+def read_instruction_lines(path: str | os.PathLike) -> list[str]:
+    """Non-empty lines of an instruction file, each checked to be a JSON object with an ``instruction``."""
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not JSON ({err})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("instruction"), str):
+                raise ValueError(f"{path}:{number}: expected a JSON object with an \"instruction\" string")
+            lines.append(line)
+    return lines
+
+
+def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: PredictOptions,
+                 generator=None) -> PredictSummary:
+    """Answer every instruction of ``src`` (its shard) into ``dst``; resumes from ``dst.partial``. ``generator`` lets
+    callers (tests, the bench) reuse a loaded model."""
+    options.validate()
+    refuse_input_as_output(dst, src)
+    started = time.perf_counter()
+    lines = read_instruction_lines(src)
+    owned = shard_range(len(lines), options.shard)
+    dst_path, journal_file = Path(dst), journal_path(dst)
+    summary = PredictSummary(lines=len(owned), output=str(dst))
+    if options.overwrite:
+        journal_file.unlink(missing_ok=True)
+    elif dst_path.exists() and not journal_file.exists():
+        if _count_lines(dst_path) == len(owned):
+            summary.already_done = len(owned)
+            return summary
+        raise ValueError(f"{dst} exists and is not a finished answer file for this input; pass --overwrite")
+    header = {"iepile_predict": JOURNAL_VERSION, "input_sha256": sha256_file(src), "shard": options.shard,
+              "lines": len(owned)}
+    journal = Journal(journal_file, header)
+    try:
+        summary.already_done = sum(1 for i in owned if i in journal.done)
+        todo = [i for i in owned if i not in journal.done]
+        if todo:
+            generator = generator or load_generator(options)
+            _answer(generator, lines, todo, journal, options)
+            summary.stats = generator.stats
+        summary.generated = len(todo)
+    finally:
+        journal.close()
+    _write_in_order(lines, owned, journal.done, dst_path)
+    journal_file.unlink()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _answer(generator, lines: list[str], todo: list[int], journal: Journal, options: PredictOptions) -> None:
+    records = [json.loads(lines[i]) for i in todo]
+    requests = [Request(generator.prompt_ids(r["instruction"]), r.get("task") or options.task, r["instruction"])
+                for r in records]
+    _check_lengths(requests, generator, options, todo)
+    started, done = time.perf_counter(), 0
+    with ProgressBar("predicting", len(todo), fields={"rate": ""}, enabled=options.progress) as bar:
+        def on_answer(position: int, text: str) -> None:
+            nonlocal done
+            journal.add(todo[position], text)
+            done += 1
+            bar.update(advance=1, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} instructions/s")
+
+        generator.generate(requests, on_answer)
+
+
+def _check_lengths(requests: list[Request], generator, options: PredictOptions, todo: list[int]) -> None:
+    """Never cut a prompt silently: a prompt that cannot fit the model with its answer budget is an error that
+    names the line (``iepile extract`` splits long texts into windows instead)."""
+    limit = generator.context_length - options.max_new_tokens
+    for request, index in zip(requests, todo):
+        if len(request.prompt_ids) > limit:
+            raise ValueError(f"instruction on line {index + 1} has a {len(request.prompt_ids)}-token prompt; with "
+                             f"--max-new-tokens {options.max_new_tokens} the model fits at most {limit}. "
+                             "Convert with a smaller --split-num, or use `iepile extract`, which splits long texts")
+
+
+def _write_in_order(lines: list[str], owned: range, answers: dict[int, str], dst: Path) -> None:
+    """The final file: each owned input line once, in input order, plus its ``output``; written atomically."""
+    with atomic_output(dst) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        for index in owned:
+            record = json.loads(lines[index])
+            record["output"] = answers[index]
+            handle.write(_encode(record) + "\n")
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())

@@ -1,0 +1,77 @@
+"""A recipe manifest: read, checked, overridden (``--set STEP.KEY=VALUE``), and the key that caches a step."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+DEFAULT_DATA = "../../shared/data"  # relative to the recipe's folder (recipes/ in the repository: ../shared/data)
+STEP_KINDS = ("build", "train", "sample", "tune", "predict", "report")
+
+
+class RecipeError(ValueError):
+    pass
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _apply_set(doc: dict, dotted: str, value: Any) -> None:
+    """``train.config.max_steps`` → the step named ``train``; a first part that is not a step name is a top key."""
+    parts = dotted.split(".")
+    steps = {step.get("name"): step for step in doc.get("steps", [])}
+    target = steps[parts[0]] if parts[0] in steps and len(parts) > 1 else doc
+    keys = parts[1:] if target is not doc else parts
+    for key in keys[:-1]:
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
+    target[keys[-1]] = value
+
+
+def load_recipe(path: str | os.PathLike, settings: Optional[dict[str, Any]] = None) -> dict:
+    import yaml
+
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list) or not doc["steps"]:
+        raise RecipeError(f"{path}: expected a mapping with a non-empty 'steps' list")
+    names = set()
+    for i, step in enumerate(doc["steps"]):
+        if not isinstance(step, dict) or "name" not in step or step.get("kind") not in STEP_KINDS:
+            raise RecipeError(f"{path}: steps[{i}] needs a name and a kind in {STEP_KINDS}")
+        if step["name"] in names:
+            raise RecipeError(f"{path}: step name {step['name']!r} used twice")
+        names.add(step["name"])
+    for dotted, value in (settings or {}).items():
+        _apply_set(doc, dotted, value)
+    doc.setdefault("name", path.stem)
+    doc["_path"] = str(path.resolve())
+    return doc
+
+
+def step_key(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def scaled(value: Optional[int], scale: float) -> Optional[int]:
+    if value is None or value < 0:
+        return value
+    return max(1, int(math.ceil(value * scale)))
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RecipeError(f"--set expects STEP.KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        settings[key.strip()] = _parse_value(value)
+    return settings
