@@ -75,3 +75,59 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
         key, value = pair.split("=", 1)
         settings[key.strip()] = _parse_value(value)
     return settings
+
+
+def corpus_document(step: dict, manifest_path: Path, data: Path, seed: int, output: Path) -> dict:
+    """A build step's corpus manifest as a document for :func:`iepile.data.manifest.parse_manifest`: the step's
+    ``datasets`` subset, ``all`` and ``overrides`` applied (``null`` removes a key), every data path the manifest
+    writes under ``manifest_data_root`` moved under ``data`` (``${data}/...`` too), and the step's ``clean``,
+    ``tokenizer`` and ``balance``."""
+    import yaml
+
+    doc = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+    base = manifest_path.parent
+    written_root = (base / step.get("manifest_data_root", "../../shared/data")).resolve()
+    keep = step.get("datasets")
+    datasets = []
+    for item in doc["datasets"]:
+        if keep and item["name"] not in keep:
+            continue
+        item = dict(item)
+        for k, v in {**(step.get("all") or {}), **((step.get("overrides") or {}).get(item["name"]) or {})}.items():
+            if v is None:
+                item.pop(k, None)
+            else:
+                item[k] = v
+        item["splits"] = {s: _split_path(base, p, written_root, data) for s, p in item["splits"].items()}
+        for k in ("schema", "hard_negatives"):
+            if item.get(k):
+                item[k] = _data_path(base, item[k], written_root, data)
+        datasets.append(item)
+    if keep and len(datasets) != len(keep):
+        raise RecipeError(f"step {step['name']!r}: datasets {keep} not all in {manifest_path}")
+    doc = {**doc, "datasets": datasets, "output": str(output), "seed": seed}
+    if "clean" in step:
+        doc["clean"] = step["clean"]
+    if "tokenizer" in step:
+        doc["tokenizer"] = step["tokenizer"]
+    elif doc.get("tokenizer") and doc["tokenizer"] != "default":
+        doc["tokenizer"] = str((base / doc["tokenizer"]).resolve())
+    if "balance" in step:
+        doc["balance"] = step["balance"]
+    return doc
+
+
+def _split_path(base: Path, value: Any, written_root: Path, data: Path) -> Any:
+    if isinstance(value, dict):  # {file, part}
+        return {**value, "file": _data_path(base, value["file"], written_root, data)}
+    return _data_path(base, value, written_root, data)
+
+
+def _data_path(base: Path, value: str, written_root: Path, data: Path) -> str:
+    if str(value).startswith("${data}"):
+        return str(data / str(value)[len("${data}"):].lstrip("/"))
+    path = (base / value).resolve()
+    try:
+        return str(data / path.relative_to(written_root))
+    except ValueError:
+        return str(path)

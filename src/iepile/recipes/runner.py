@@ -58,9 +58,10 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-from iepile.recipes.manifest import DEFAULT_DATA, RecipeError, load_recipe, scaled, step_key
+from iepile.recipes.manifest import (DEFAULT_DATA, RecipeError, corpus_document, load_recipe, scaled,
+                                     step_key)
 from iepile.recipes.results import (answers_by_source, commit_info, load_confusable, machine_info, score_rows,
                                     write_results)
 
@@ -177,36 +178,8 @@ class Runner:
         from iepile.data.manifest import parse_manifest
 
         manifest_path = (self.recipe_dir / step["manifest"]).resolve()
-        doc = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
-        written_root = (manifest_path.parent / step.get("manifest_data_root", "../../shared/data")).resolve()
-        keep = step.get("datasets")
-        datasets = []
-        for item in doc["datasets"]:
-            if keep and item["name"] not in keep:
-                continue
-            item = dict(item)
-            for k, v in {**(step.get("all") or {}), **((step.get("overrides") or {}).get(item["name"]) or {})}.items():
-                if v is None:
-                    item.pop(k, None)
-                else:
-                    item[k] = v
-            item["splits"] = {s: self._split_path(manifest_path.parent, p, written_root)
-                              for s, p in item["splits"].items()}
-            for k in ("schema", "hard_negatives"):
-                if item.get(k):
-                    item[k] = self._data_path(manifest_path.parent, item[k], written_root)
-            datasets.append(item)
-        if keep and len(datasets) != len(keep):
-            raise RecipeError(f"step {step['name']!r}: datasets {keep} not all in {manifest_path}")
-        doc = {**doc, "datasets": datasets, "output": str(folder / "corpus"), "seed": self.seed}
-        if "clean" in step:
-            doc["clean"] = step["clean"]
-        if "tokenizer" in step:
-            doc["tokenizer"] = step["tokenizer"]
-        elif doc.get("tokenizer") and doc["tokenizer"] != "default":
-            doc["tokenizer"] = str((manifest_path.parent / doc["tokenizer"]).resolve())
-        if "balance" in step:
-            doc["balance"] = step["balance"]
+        doc = corpus_document(step, manifest_path, self.data, self.seed, folder / "corpus")
+        datasets = doc["datasets"]
         resolved = folder / "corpus.yaml"  # the record of what was built (paths resolved under --data)
         resolved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         combined = build(parse_manifest(doc, manifest_path.parent, str(manifest_path)))
@@ -223,20 +196,6 @@ class Runner:
                 "mix": combined["train"].get("mix"),
                 "tasks": {item["name"]: str(item["task"]).upper() for item in datasets},
                 "languages": {item["name"]: item.get("language", "en") for item in datasets}}
-
-    def _split_path(self, base: Path, value: Any, written_root: Path) -> Any:
-        if isinstance(value, dict):  # {file, part}
-            return {**value, "file": self._data_path(base, value["file"], written_root)}
-        return self._data_path(base, value, written_root)
-
-    def _data_path(self, base: Path, value: str, written_root: Path) -> str:
-        if str(value).startswith("${data}"):
-            return str(self.data / str(value)[len("${data}"):].lstrip("/"))
-        path = (base / value).resolve()
-        try:
-            return str(self.data / path.relative_to(written_root))
-        except ValueError:
-            return str(path)
 
     # -- train --------------------------------------------------------------------------------------------------------
     def step_train(self, step: dict, folder: Path) -> dict:
