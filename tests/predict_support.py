@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from iepile.instructions import parse_instruction
+
 TINY_SEED = 0
 
 
@@ -55,3 +57,29 @@ def tiny_generator(tiny_loaded):
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_loaded):
     return tiny_loaded.tokenizer
+
+
+class ScriptedGenerator:
+    """Answers each instruction with ``answer(schema, text)``; records the batches it was given."""
+
+    def __init__(self, tokenizer, prompts, answer, context_length=2048, max_new_tokens=64):
+        self.tokenizer, self.prompts, self.answer = tokenizer, prompts, answer
+        self.context_length, self.max_new_tokens = context_length, max_new_tokens
+        self.batches = []
+
+    def prompt_ids(self, instruction):
+        return self.prompts.prompt_ids(instruction)
+
+    def generate(self, requests, on_answer):
+        self.batches.append(len(requests))
+        for position, request in enumerate(requests):
+            parsed = parse_instruction(request.instruction)
+            on_answer(position, self.answer(parsed["schema"], parsed["input"]))
+
+
+@pytest.fixture()
+def scripted(tiny_loaded):
+    def make(answer, **kwargs):
+        return ScriptedGenerator(tiny_loaded.tokenizer, tiny_loaded.prompts, answer, **kwargs)
+
+    return make

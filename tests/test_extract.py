@@ -5,38 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from iepile.inference.extract import Extractor, TextGrounder, windows
+from iepile.inference.extract import Extractor
+from iepile.inference.grounding import TextGrounder, windows
 from iepile.text import sentence_spans, tile
-from iepile.instructions import parse_instruction
-from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401 (fixtures)
-
-
-class ScriptedGenerator:
-    """Answers each instruction with ``answer(schema, text)``; records the batches it was given."""
-
-    def __init__(self, tokenizer, prompts, answer, context_length=2048, max_new_tokens=64):
-        self.tokenizer, self.prompts, self.answer = tokenizer, prompts, answer
-        self.context_length, self.max_new_tokens = context_length, max_new_tokens
-        self.batches = []
-
-    def prompt_ids(self, instruction):
-        return self.prompts.prompt_ids(instruction)
-
-    def generate(self, requests, on_answer):
-        self.batches.append(len(requests))
-        for position, request in enumerate(requests):
-            parsed = parse_instruction(request.instruction)
-            on_answer(position, self.answer(parsed["schema"], parsed["input"]))
-
-
-@pytest.fixture()
-def scripted(tiny_loaded):
-    def make(answer, **kwargs):
-        return ScriptedGenerator(tiny_loaded.tokenizer, tiny_loaded.prompts, answer, **kwargs)
-
-    return make
+from predict_support import scripted, tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401
 
 
 KNOWN = {"person": ["Alice", "Bob", "Zed"], "location": ["Paris", "Paris"], "地点": ["北京", "(上海)"],

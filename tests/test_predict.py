@@ -205,7 +205,7 @@ def test_answer_end_stops_a_row_at_its_first_closed_object(tiny_tokenizer, text,
     from iepile.inference.generators import AnswerEnd
 
     ids = tiny_tokenizer.encode(text, add_special_tokens=False)
-    criterion, written, stopped_after = AnswerEnd(tiny_tokenizer, 2), "", None
+    criterion, stopped_after = AnswerEnd(tiny_tokenizer, 2), None
     for step in range(len(ids)):
         rows = torch.tensor([ids[:step + 1], ids[:step + 1]])
         done = criterion(rows, None)

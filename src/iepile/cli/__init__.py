@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES = ("convert", "data", "eval", "predict", "reproduce", "train")
+COMMAND_MODULES = ("convert", "data", "eval", "predict", "reproduce", "serve", "train")
 
 app = typer.Typer(
     name="iepile",

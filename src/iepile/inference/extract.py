@@ -18,164 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from iepile.config import opt
 from iepile.inference.generators import GenerationOptions
-from iepile.text import language_of, sentence_spans, tile
-
-NAN = "NAN"
-
-
-# -- grounding -------------------------------------------------------------------------------------------------------
-
-def fold_char(char: str) -> str:
-    """One character → one character: full-width ASCII forms to half-width, ideographic space to space, other
-    whitespace to space. Length-preserving, so folded positions are text positions."""
-    code = ord(char)
-    if 0xFF01 <= code <= 0xFF5E:
-        return chr(code - 0xFEE0)
-    if code == 0x3000 or char.isspace():
-        return " "
-    return char
-
-
-def _folded(text: str) -> tuple[str, list[int]]:
-    """Folded text with runs of spaces collapsed, and for each folded character its position in ``text``."""
-    chars, positions = [], []
-    for position, char in enumerate(text):
-        folded = fold_char(char)
-        if folded == " " and chars and chars[-1] == " ":
-            continue
-        chars.append(folded)
-        positions.append(position)
-    return "".join(chars), positions
-
-
-def _all_occurrences(haystack: str, needle: str) -> list[int]:
-    found, start = [], haystack.find(needle)
-    while start >= 0:
-        found.append(start)
-        start = haystack.find(needle, start + 1)
-    return found
-
-
-def _on_word_edges(text: str, start: int, end: int) -> bool:
-    """ASCII words are matched whole ("US" is not found inside "USA"); other scripts match anywhere."""
-    def joined(left: int, right: int) -> bool:
-        if left < 0 or right >= len(text):
-            return False
-        a, b = text[left], text[right]
-        return a.isascii() and a.isalnum() and b.isascii() and b.isalnum()
-
-    return not joined(start - 1, start) and not joined(end - 1, end)
-
-
-@dataclass
-class Grounding:
-    text: str
-    offsets: list[list[int]]
-    match: Optional[str]  # "exact", "normalized" or None (not found: hallucinated or paraphrased)
-
-    @property
-    def ambiguous(self) -> bool:
-        return len(self.offsets) > 1
-
-
-class TextGrounder:
-    """All occurrences of answer strings in one text; the folded text is built once per text."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self._folded: Optional[tuple[str, list[int]]] = None
-
-    def ground(self, value: str) -> Grounding:
-        value = value.strip()
-        if not value:
-            return Grounding(value, [], None)
-        spans = self._spans(self.text, value, None)
-        if spans:
-            return Grounding(value, spans, "exact")
-        if self._folded is None:
-            self._folded = _folded(self.text)
-        folded_value, _ = _folded(value)
-        spans = self._spans(self._folded[0], folded_value.strip(), self._folded[1])
-        return Grounding(value, spans, "normalized" if spans else None)
-
-    def _spans(self, haystack: str, needle: str, positions: Optional[list[int]]) -> list[list[int]]:
-        if not needle:
-            return []
-        starts = _all_occurrences(haystack, needle)
-        whole = [s for s in starts if _on_word_edges(haystack, s, s + len(needle))]
-        starts = whole or starts
-        if positions is None:
-            return [[s, s + len(needle)] for s in starts]
-        return [[positions[s], positions[s + len(needle) - 1] + 1] for s in starts]
-
-
-def answer_strings(value: Any) -> list[str]:
-    """Every extracted string in an answer value (dict keys too: KG entities), without ``NAN``."""
-    if isinstance(value, str):
-        return [] if value == NAN or not value.strip() else [value]
-    if isinstance(value, list):
-        return [s for item in value for s in answer_strings(item)]
-    if isinstance(value, dict):
-        keys = [k for k in value if isinstance(k, str) and _is_entity_key(value)]
-        return keys + [s for item in value.values() for s in answer_strings(item)]
-    return []
-
-
-def _is_entity_key(mapping: dict) -> bool:
-    """KG maps entity → attributes: its keys are text, unlike the fixed keys of RE/EE objects."""
-    return bool(mapping) and all(isinstance(v, dict) for v in mapping.values())
-
-
-# -- long texts --------------------------------------------------------------------------------------------------------
-
-def _split_long(text: str, start: int, end: int, count: Callable[[str], int], budget: int) -> list[tuple[int, int]]:
-    """A sentence longer than the budget: pieces that fit, cut at a space when one is near the cut."""
-    pieces = []
-    while start < end:
-        low, high = start + 1, end
-        while low < high:  # longest prefix that fits
-            middle = (low + high + 1) // 2
-            if count(text[start:middle]) <= budget:
-                low = middle
-            else:
-                high = middle - 1
-        cut = low
-        space = text.rfind(" ", start + (cut - start) // 2, cut)
-        if cut < end and space > start:
-            cut = space + 1
-        pieces.append((start, cut))
-        start = cut
-    return pieces
-
-
-def windows(text: str, count: Callable[[str], int], budget: int, overlap: int) -> list[tuple[int, int]]:
-    """Windows of whole sentences of at most ``budget`` tokens; each next window repeats up to ``overlap`` tokens of
-    the previous one's last sentences, so an entity on a window edge is seen whole at least once."""
-    if count(text) <= budget:
-        return [(0, len(text))]
-    units: list[tuple[int, int]] = []
-    for start, end in tile(sentence_spans(text), len(text)):
-        units += _split_long(text, start, end, count, budget) if count(text[start:end]) > budget else [(start, end)]
-    sizes = [count(text[s:e]) for s, e in units]
-    spans, first = [], 0
-    while first < len(units):
-        last, used = first, sizes[first]
-        while last + 1 < len(units) and used + sizes[last + 1] <= budget:
-            last += 1
-            used += sizes[last]
-        spans.append((units[first][0], units[last][1]))
-        if last + 1 >= len(units):
-            break
-        next_first, carried = last + 1, 0
-        while next_first - 1 > first and carried + sizes[next_first - 1] <= overlap:
-            next_first -= 1
-            carried += sizes[next_first]
-        first = next_first
-    return spans
+from iepile.inference.grounding import NAN, TextGrounder, answer_strings, folded, is_entity_key, windows
+from iepile.text import language_of
 
 
 # -- results ---------------------------------------------------------------------------------------------------------
@@ -219,6 +67,26 @@ class _Prompt:
 
 
 @dataclass
+class ExtractionPlan:
+    """A batch of texts ready to answer: their prompts and how to merge the answers back into one result a text."""
+
+    task: Any
+    texts: list[str]
+    languages: list[str]
+    spans: list[list[tuple[int, int]]]
+    order: list[str]
+    prompts: list[_Prompt]
+
+    @property
+    def instructions(self) -> list[str]:
+        return [p.instruction for p in self.prompts]
+
+    @property
+    def tasks(self) -> list[str]:
+        return [self.task.name] * len(self.prompts)
+
+
+@dataclass
 class ExtractOptions(GenerationOptions):
     """Every setting of ``iepile extract`` and :class:`Extractor` besides the texts and the schema."""
 
@@ -248,11 +116,9 @@ class Extractor:
     @property
     def generator(self):
         if self._generator is None:
-            from iepile.inference.generators import TransformersGenerator
+            from iepile.inference.generators import load_generator
 
-            options = self.options
-            self._generator = TransformersGenerator.load(options.model, options.adapter,
-                                                         **options.generator_settings())
+            self._generator = load_generator(self.options)
         return self._generator
 
     def extract(self, text: str, schema: Any, task: str = "NER", language: Optional[str] = None) -> ExtractionResult:
@@ -262,6 +128,14 @@ class Extractor:
                       language: Optional[str] = None) -> list[ExtractionResult]:
         """All groups of all windows of all texts run as one batch; one merged result per text, in order."""
         from iepile.inference.generators import answer_instructions
+
+        plan = self.plan(texts, schema, task, language)
+        return self.finish(plan, answer_instructions(self.generator, plan.instructions, plan.tasks))
+
+    def plan(self, texts: Sequence[str], schema: Any, task: str = "NER",
+             language: Optional[str] = None) -> "ExtractionPlan":
+        """The prompts of a batch of texts (every group of every window) and what merging their answers needs;
+        ``iepile serve`` answers the plans of several requests in one generation batch."""
         from iepile.tasks import get_task
 
         task_impl = get_task(task)
@@ -269,10 +143,15 @@ class Extractor:
         languages = [language or language_of(text) for text in texts]
         spans = [self._windows(text, task_impl, groups, lang) for text, lang in zip(texts, languages)]
         prompts = self._prompts(task_impl, texts, languages, spans, groups)
-        answers = answer_instructions(self.generator, [p.instruction for p in prompts], [task_impl.name] * len(prompts))
-        return [self._merge(i, text, task_impl, languages[i], spans[i], order,
-                            [(p, a) for p, a in zip(prompts, answers) if p.text_index == i])
-                for i, text in enumerate(texts)]
+        return ExtractionPlan(task_impl, list(texts), languages, spans, order, prompts)
+
+    def finish(self, plan: "ExtractionPlan", answers: Sequence[str]) -> list[ExtractionResult]:
+        """One merged result per text of ``plan`` from the answers to its instructions (in their order)."""
+        if len(answers) != len(plan.prompts):
+            raise ValueError(f"{len(answers)} answers for {len(plan.prompts)} prompts")
+        return [self._merge(i, text, plan.task, plan.languages[i], plan.spans[i], plan.order,
+                            [(p, a) for p, a in zip(plan.prompts, answers) if p.text_index == i])
+                for i, text in enumerate(plan.texts)]
 
     # -- schema groups -------------------------------------------------------------------------------------------
     def _groups(self, task, schema: Any) -> tuple[list[list], list[str]]:
@@ -359,9 +238,9 @@ class Extractor:
 
 def _identity(value: Any) -> str:
     """Items equal after folding (width, spaces, surrounding blanks) are one item; KG entities by their name."""
-    if isinstance(value, dict) and len(value) == 1 and _is_entity_key(value):
+    if isinstance(value, dict) and len(value) == 1 and is_entity_key(value):
         value = next(iter(value))
-    return _folded(json.dumps(value, ensure_ascii=False, sort_keys=True))[0]
+    return folded(json.dumps(value, ensure_ascii=False, sort_keys=True))[0]
 
 
 def _add_item(merged: dict, key: str, value: Any, source: dict) -> None:
@@ -372,7 +251,7 @@ def _add_item(merged: dict, key: str, value: Any, source: dict) -> None:
     item = merged[identity]
     if source not in item.sources:
         item.sources.append(source)
-    if isinstance(value, dict) and _is_entity_key(value):
+    if isinstance(value, dict) and is_entity_key(value):
         item.value = _deep_merge(item.value, value)
 
 

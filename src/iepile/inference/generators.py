@@ -34,10 +34,13 @@ class GenerationOptions:
                                      "least this share of probability (0-1; lower = more recall; default: greedy).")
     dtype: str = opt("auto", "auto, bf16, fp16 or fp32.")
     device: Optional[str] = opt(None, "cpu, cuda, cuda:1, ... (default: cuda if any).")
+    backend: str = opt("transformers", "transformers (CPU/GPU) or vllm (GPU, pip install 'iepile[vllm]').")
 
     def validate(self) -> None:
         from iepile.inference.threshold import check_threshold
 
+        if self.backend not in ("transformers", "vllm"):
+            raise ValueError(f"--backend must be transformers or vllm, got {self.backend!r}")
         if self.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
         if self.max_new_tokens < 1:
@@ -329,3 +332,12 @@ def answer_instructions(generator, instructions: Sequence[str], tasks: Sequence[
 
     generator.generate(requests, on_answer)
     return answers  # type: ignore[return-value]
+
+
+def load_generator(options: GenerationOptions):
+    """The generator ``options`` ask for (``predict``, ``extract`` and ``serve`` all load it here)."""
+    if options.backend == "vllm":
+        return VllmGenerator(options.model, options.adapter, template=options.template,
+                             max_new_tokens=options.max_new_tokens, constrain=options.constrain,
+                             threshold=options.threshold, dtype=options.dtype)
+    return TransformersGenerator.load(options.model, options.adapter, **options.generator_settings())

@@ -24,8 +24,7 @@ from typing import Optional
 
 from iepile.config import opt
 from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output, sha256_file
-from iepile.inference.generators import (GenerationOptions, GenerationStats, Request, TransformersGenerator,
-                                         VllmGenerator)
+from iepile.inference.generators import GenerationOptions, GenerationStats, Request, load_generator
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 JOURNAL_VERSION = 1
@@ -35,7 +34,6 @@ JOURNAL_VERSION = 1
 class PredictOptions(GenerationOptions):
     """Every setting of ``iepile predict`` (the command is built from these fields)."""
 
-    backend: str = opt("transformers", "transformers (CPU/GPU) or vllm (GPU, pip install 'iepile[vllm]').")
     shard: Optional[str] = opt(None, "i/n: answer the i-th of n contiguous blocks of lines (cat the shard outputs "
                                "in order to merge).")
     task: Optional[str] = opt(None, "Task for lines without a \"task\" field (constrained decoding needs it).")
@@ -44,8 +42,6 @@ class PredictOptions(GenerationOptions):
 
     def validate(self) -> None:
         super().validate()
-        if self.backend not in ("transformers", "vllm"):
-            raise ValueError(f"--backend must be transformers or vllm, got {self.backend!r}")
         if self.shard is not None:
             parse_shard(self.shard)
 
@@ -67,14 +63,6 @@ def shard_range(total: int, shard: Optional[str]) -> range:
         return range(total)
     index, count = parse_shard(shard)
     return range(total * index // count, total * (index + 1) // count)
-
-
-def load_generator(options: PredictOptions):
-    if options.backend == "vllm":
-        return VllmGenerator(options.model, options.adapter, template=options.template,
-                             max_new_tokens=options.max_new_tokens, constrain=options.constrain,
-                             threshold=options.threshold, dtype=options.dtype)
-    return TransformersGenerator.load(options.model, options.adapter, **options.generator_settings())
 
 
 # -- the journal ---------------------------------------------------------------------------------------------------
