@@ -390,3 +390,35 @@ def test_import_writes_schema_and_label_map(tmp_path):
     assert result["schema"].endswith("a.schema.json")
     assert (tmp_path / "out" / "a.schema.json").read_text() == '["person"]\n[]\n{}\n'
     assert result["entities"] == 2
+
+
+def test_import_and_clean_commands_are_built_from_their_options(tmp_path):
+    """``iepile import`` / ``clean`` flags are ReadOptions / CleanOptions fields: a comma-separated --no-relation
+    list reaches the reader, --no-dedup and --rules reach the cleaner."""
+    from typer.testing import CliRunner
+
+    from iepile.cli import app
+
+    src = DATA / "zh/re/sanwen/test.txt"
+    runner = CliRunner()
+    relations = {}
+    for name, no_relation in (("default", []), ("kept", ["--no-relation", "Other,nothing-here"])):
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(app, ["import", str(src), str(out), "--format", "pair-tsv", "--task", "RE",
+                                     *no_relation])
+        assert result.exit_code == 0, result.output
+        relations[name] = [r["relation"] for line in out.read_text(encoding="utf-8").splitlines()
+                           for r in json.loads(line)["relation"]]
+    assert "unknown" not in relations["default"]
+    unknown = relations["kept"].count("unknown")
+    assert unknown > 0 and len(relations["kept"]) == len(relations["default"]) + unknown
+    records = (tmp_path / "default.json").read_text(encoding="utf-8")
+    doubled = tmp_path / "doubled.json"
+    doubled.write_text(records * 2, encoding="utf-8")
+    kept = {}
+    for name, flags in (("dedup", []), ("no-dedup", ["--no-dedup"])):
+        out = tmp_path / f"clean-{name}.json"
+        result = runner.invoke(app, ["clean", str(doubled), str(out), "--rules", "too_short", *flags])
+        assert result.exit_code == 0, result.output
+        kept[name] = len(out.read_text(encoding="utf-8").splitlines())
+    assert kept == {"dedup": len(records.splitlines()), "no-dedup": 2 * len(records.splitlines())}

@@ -73,7 +73,10 @@ def typer_command(cls: type, run: Callable[..., None], *, arguments: tuple[str, 
         kind, choices = _cli_type(hints[f.name])
         help_text = meta.get("help", "") + (f" One of: {', '.join(map(str, choices))}." if choices else "")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        default = ... if required else (None if f.default is dataclasses.MISSING else f.default)
+        if required:
+            default = ...
+        else:
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if f.name in arguments:
             info = typer.Argument(default, help=help_text, metavar=f.name.upper())
         else:

@@ -13,8 +13,12 @@ from iepile.cli.console import print_error
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import")(import_command)
-    app.command("clean")(clean_command)
+    from iepile.config import typer_command
+    from iepile.data.clean import CleanOptions
+    from iepile.data.formats.base import ReadOptions
+
+    app.command("import")(typer_command(ReadOptions, run_import, doc=run_import.__doc__, extra=IMPORT_ARGUMENTS))
+    app.command("clean")(typer_command(CleanOptions, run_clean, doc=run_clean.__doc__, extra=CLEAN_ARGUMENTS))
     app.command("build")(build_command)
     app.command("stats")(stats_command)
     app.command("mine-negatives")(mine_command)
@@ -42,37 +46,11 @@ def _label_map(value: Optional[str]) -> dict:
     return yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
 
 
-def import_command(
-    src: str = typer.Argument(..., help="Dataset file in the source format."),
-    out: str = typer.Argument(..., help="Output JSON-lines records (unified format)."),
-    fmt: str = typer.Option(..., "--format", "-f", help="conll, spert, triples, opennre, pair-tsv, spo-list, duee, "
-                            "fewfc, phee, casie, rams, wikievents."),
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="Task to produce (default: the format's own; "
-                                       "spert also NER/SPO, spo-list also RE, event formats EE/EET/EEA)."),
-    language: str = typer.Option("auto", "--language", "-l", help="en, zh or auto: how text is rebuilt from "
-                                 "tokens (spaces for English, none for Chinese)."),
-    schema_out: Optional[str] = typer.Option(None, "--schema-out", help="Schema file (default: OUT with "
-                                             ".schema.json)."),
-    label_map: Optional[str] = typer.Option(None, "--label-map", help="Rename labels: JSON object or JSON/YAML "
-                                            "file, e.g. '{\"PER.NAM\": \"person\"}'."),
-    no_relation: list[str] = typer.Option(["unknown", "Other", "NA", "None", "no_relation"], "--no-relation",
-                                          help="pair-tsv/opennre labels meaning 'no relation' (repeatable)."),
-    group: str = typer.Option("global", "--group", help="pair-tsv/opennre: one record per sentence over the "
-                              "whole file (global) or for consecutive lines only (consecutive, streaming)."),
-    event_schema: Optional[str] = typer.Option(None, "--event-schema", help="duee: event_schema.json "
-                                               "(default: next to the input)."),
-    char_digit: str = typer.Option("auto", "--char-digit", help="conll: tokens end with a word-position digit "
-                                   "(Weibo): auto, yes or no."),
-    unit: str = typer.Option("sentence", "--unit", help="casie/wikievents: sentence or document records."),
-    on_error: str = typer.Option("fail", "--on-error", help="fail at the first bad record, or skip and count it."),
-) -> None:
+def run_import(opts, *, src: str, out: str, fmt: str, schema_out: Optional[str], label_map: Optional[str]) -> None:
     """Read a dataset in a common IE format and write unified records plus the 3-line schema file."""
     from iepile.data.formats import FormatError, import_file
-    from iepile.data.formats.base import ReadOptions
     from iepile.records import RecordError
 
-    opts = ReadOptions(task=task, language=language, on_error=on_error, no_relation=tuple(no_relation),
-                       group=group, event_schema=event_schema, char_digit=char_digit, unit=unit)
     try:
         stats = import_file(src, out, fmt, opts, schema_out=schema_out, label_map=_label_map(label_map))
     except (RecordError, FormatError, OSError, ValueError) as err:
@@ -90,29 +68,23 @@ def import_command(
         console.print(f"  labels not in the declared schema (added): {stats['undeclared_labels']}")
 
 
-def clean_command(
-    src: str = typer.Argument(..., help="JSON-lines records."),
-    out: str = typer.Argument(..., help="Cleaned records."),
-    report: Optional[str] = typer.Option(None, "--report", help="Removed records with their rule "
-                                         "(default: OUT.removed.jsonl)."),
-    non_letter_ratio: float = typer.Option(0.8, "--non-letter-ratio"),
-    min_length: int = typer.Option(5, "--min-length"),
-    stopword_ratio: float = typer.Option(0.8, "--stopword-ratio"),
-    rules: str = typer.Option("non_letter,too_short,stopwords", "--rules", help="Comma-separated rules to apply."),
-    dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Exact de-duplication by text."),
-    on_conflict: str = typer.Option("keep-first", "--on-conflict", help="Same text, different labels: "
-                                    "keep-first, merge or drop."),
-    near_dup: Optional[float] = typer.Option(None, "--near-dup", help="Also remove near duplicates at this "
-                                             "character 5-gram Jaccard similarity (e.g. 0.9)."),
-    on_error: str = typer.Option("fail", "--on-error"),
-) -> None:
+IMPORT_ARGUMENTS = {
+    "src": (str, typer.Argument(..., metavar="SRC", help="Dataset file in the source format.")),
+    "out": (str, typer.Argument(..., metavar="OUT", help="Output JSON-lines records (unified format).")),
+    "fmt": (str, typer.Option(..., "--format", "-f", help="conll, spert, triples, opennre, pair-tsv, spo-list, duee, "
+                              "fewfc, phee, casie, rams, wikievents.")),
+    "schema_out": (Optional[str], typer.Option(None, "--schema-out", help="Schema file (default: OUT with "
+                                               ".schema.json).")),
+    "label_map": (Optional[str], typer.Option(None, "--label-map", help="Rename labels: JSON object or JSON/YAML "
+                                              "file, e.g. '{\"PER.NAM\": \"person\"}'.")),
+}
+
+
+def run_clean(opts, *, src: str, out: str, report: Optional[str]) -> None:
     """Drop noisy records (the IEPile paper's three rules), exact duplicates and conflicts, optionally near dups."""
-    from iepile.data.clean import CleanOptions, clean_file
+    from iepile.data.clean import clean_file
     from iepile.records import RecordError
 
-    opts = CleanOptions(non_letter_ratio, min_length, stopword_ratio,
-                        tuple(r.strip() for r in rules.split(",") if r.strip()), dedup, on_conflict, near_dup,
-                        on_error)
     try:
         summary = clean_file(src, out, opts, report)
     except (RecordError, OSError, ValueError) as err:
@@ -120,6 +92,14 @@ def clean_command(
     _console().print(f"{summary['kept']} of {summary['records_in']} records kept → {out}; removed "
                      f"{summary['removed'] or 'nothing'}; {summary['conflict_groups']} conflict groups; "
                      f"report → {summary['report']}")
+
+
+CLEAN_ARGUMENTS = {
+    "src": (str, typer.Argument(..., metavar="SRC", help="JSON-lines records.")),
+    "out": (str, typer.Argument(..., metavar="OUT", help="Cleaned records.")),
+    "report": (Optional[str], typer.Option(None, "--report", help="Removed records with their rule (default: "
+                                           "OUT.removed.jsonl).")),
+}
 
 
 def build_command(

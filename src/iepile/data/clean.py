@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator, Optional
 
+from iepile.config import opt
 from iepile.records import RecordError, dumps
 from iepile.fileio import atomic_output, refuse_input_as_output
 from iepile.text import has_cjk
@@ -36,15 +37,21 @@ CONFLICT_MODES = ("keep-first", "merge", "drop")
 
 @dataclass
 class CleanOptions:
-    non_letter_ratio: float = 0.8
-    min_length: int = 5
-    stopword_ratio: float = 0.8
-    rules: tuple[str, ...] = ("non_letter", "too_short", "stopwords")
-    dedup: bool = True
-    on_conflict: str = "keep-first"
-    near_dup: Optional[float] = None      # Jaccard threshold on character 5-grams, e.g. 0.9
-    on_error: str = "fail"
-    seed: int = 42
+    """Every setting of ``iepile clean`` (the command is built from these fields) and of a manifest's ``clean``."""
+
+    non_letter_ratio: float = opt(0.8, "non_letter rule: drop a record when more than this share of its visible "
+                                  "characters are not letters (CJK characters are letters).")
+    min_length: int = opt(5, "too_short rule: drop a record with fewer characters and no labels.")
+    stopword_ratio: float = opt(0.8, "stopwords rule: drop a record whose words are more than this share "
+                                "stopwords.")
+    rules: list[str] = opt(help="Comma-separated rules to apply: non_letter, too_short, stopwords.",
+                           factory=lambda: ["non_letter", "too_short", "stopwords"])
+    dedup: bool = opt(True, "Exact de-duplication by text.", flag="--dedup/--no-dedup")
+    on_conflict: str = opt("keep-first", "Same text, different labels: keep-first, merge or drop.")
+    near_dup: Optional[float] = opt(None, "Also remove near duplicates at this character 5-gram Jaccard similarity "
+                                    "(e.g. 0.9).")
+    on_error: str = opt("fail", "fail at the first bad record, or skip and count it.")
+    seed: int = opt(42, "Seed of the near-duplicate hashing.")
 
     def validate(self) -> None:
         if self.on_conflict not in CONFLICT_MODES:

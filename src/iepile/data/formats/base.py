@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from iepile.config import opt
 from iepile.records import RecordError
 from iepile.text import looks_chinese
 
@@ -26,18 +27,22 @@ DEFAULT_NO_RELATION = ("unknown", "Other", "NA", "None", "no_relation")
 
 @dataclass
 class ReadOptions:
-    """What a reader needs besides the path. ``task`` None means the format's default task; ``language`` ``auto``
-    decides per record (Chinese text is rebuilt from tokens without spaces)."""
+    """What a reader needs besides the path (``iepile import`` is built from these fields). ``task`` None means the
+    format's default task; ``language`` ``auto`` decides per record (Chinese text is rebuilt without spaces)."""
 
-    task: Optional[str] = None
-    language: str = "auto"
-    on_error: str = "fail"
-    no_relation: tuple[str, ...] = DEFAULT_NO_RELATION
-    group: str = "global"          # pair-tsv / opennre: one record per sentence over the file, or consecutive lines
-    event_schema: Optional[str] = None   # duee: path of event_schema.json (default: next to the input)
-    char_digit: str = "auto"       # conll: tokens carry a trailing word-position digit (Weibo); auto/yes/no
-    unit: str = "sentence"         # casie / wikievents: sentence or document records
-    extra: dict = field(default_factory=dict)
+    task: Optional[str] = opt(None, "Task to produce (default: the format's own; spert also NER/SPO, spo-list also "
+                              "RE, event formats EE/EET/EEA).", short="-t")
+    language: str = opt("auto", "en, zh or auto: how text is rebuilt from tokens (spaces for English, none for "
+                        "Chinese).", short="-l")
+    on_error: str = opt("fail", "fail at the first bad record, or skip and count it.")
+    no_relation: list[str] = opt(help="pair-tsv/opennre labels meaning 'no relation' (comma-separated).",
+                                 factory=lambda: list(DEFAULT_NO_RELATION))
+    group: str = opt("global", "pair-tsv/opennre: one record per sentence over the whole file (global) or for "
+                     "consecutive lines only (consecutive, streaming).")
+    event_schema: Optional[str] = opt(None, "duee: event_schema.json (default: next to the input).")
+    char_digit: str = opt("auto", "conll: tokens end with a word-position digit (Weibo): auto, yes or no.")
+    unit: str = opt("sentence", "casie/wikievents: sentence or document records.")
+    extra: dict = opt(help="Reader-specific settings from a corpus manifest.", cli=False, factory=dict)
 
 
 @dataclass
