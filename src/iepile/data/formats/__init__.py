@@ -32,6 +32,7 @@ READERS = {
     "rams": "rams",
     "wikievents": "wikievents",
     "fewrel": "fewrel",
+    "brat": "brat",
 }
 
 FORMATS = sorted(set(READERS) - {"bio", "bmes", "bioes"})
