@@ -81,3 +81,115 @@ def test_brat_bad_offsets_name_the_file_and_line(tmp_path):
     with pytest.raises(RecordError, match=r"doc\.ann:2.*'BoB' is not the document's 'Bob'"):
         import_file(tmp_path / "doc.ann", tmp_path / "out.json", "brat", ReadOptions(task="NER"))
     assert not (tmp_path / "out.json").exists()
+
+
+DOCCANO = DATA / "annotation-tools" / "doccano"
+
+
+def raw_doccano(name: str) -> list[dict]:
+    """The file's objects, decoded here without the reader (JSON lines, or one pretty-printed object)."""
+    text = (DOCCANO / name).read_text(encoding="utf-8")
+    return [json.loads(text)] if text.lstrip().startswith("{\n") else [json.loads(line) for line in
+                                                                         text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name, labels_key", [
+    ("export_sequence_labeling.jsonl", "label"), ("import_sequence_labeling_columns.jsonl", "column_label"),
+    ("legacy_v1_export_sequence_labeling.jsonl", "annotations"),
+])
+def test_doccano_sequence_labelling(tmp_path, name, labels_key):
+    raw = raw_doccano(name)
+    out = tmp_path / "ner.json"
+    import_file(DOCCANO / name, out, "doccano", ReadOptions(task="NER"))
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == len(raw)
+    for rec, obj in zip(records, raw):
+        assert rec["text"] == obj.get("text", obj.get("column_data"))
+        spans = [(a["start_offset"], a["end_offset"]) if isinstance(a, dict) else (a[0], a[1])
+                 for a in obj[labels_key]]
+        assert [(e["start"], e["end"]) for e in rec["entity"]] == spans
+        assert all(rec["text"][e["start"]:e["end"]] == e["entity"] for e in rec["entity"])
+
+
+@pytest.mark.parametrize("name", ["export_relation_extraction.jsonl", "import_relation_extraction.jsonl",
+                                  "test_relation_extraction.jsonl"])
+def test_doccano_relations(tmp_path, name):
+    obj = raw_doccano(name)[0]
+    out = tmp_path / "re.json"
+    import_file(DOCCANO / name, out, "doccano", ReadOptions(task="RE"))
+    rec = json.loads(out.read_text(encoding="utf-8"))
+    by_id = {e["id"]: e for e in obj["entities"]}
+    expected = [(obj["text"][by_id[r["from_id"]]["start_offset"]:by_id[r["from_id"]]["end_offset"]], r["type"],
+                 obj["text"][by_id[r["to_id"]]["start_offset"]:by_id[r["to_id"]]["end_offset"]])
+                for r in obj["relations"]]
+    assert [(r["head"], r["relation"], r["tail"]) for r in rec["relation"]] == expected
+
+
+def test_doccano_errors_and_duplicates(tmp_path):
+    with pytest.raises(RecordError, match=r"test_sequence_labeling\.jsonl:3: text: no text"):
+        import_file(DOCCANO / "test_sequence_labeling.jsonl", tmp_path / "a.json", "doccano", ReadOptions())
+    stats = import_file(DOCCANO / "test_sequence_labeling.jsonl", tmp_path / "b.json", "doccano",
+                        ReadOptions(on_error="skip"))
+    assert stats["records"] == 2 and stats["rejected"] == 1
+    stats = import_file(DOCCANO / "test_sequence_labeling_overlapping.jsonl", tmp_path / "c.json", "doccano",
+                        ReadOptions())
+    assert stats["entities"] == 1 and stats["notes"]["span given twice, kept once"] == 1
+
+
+LABEL_STUDIO = DATA / "annotation-tools" / "label_studio"
+
+
+def test_label_studio_annotations_and_predictions(tmp_path):
+    for name, source in (("named_entity_annotation.json", "annotations"),
+                         ("named_entity_tasks_predictions.json", "predictions")):
+        raw = json.loads((LABEL_STUDIO / name).read_text(encoding="utf-8"))
+        task = raw[0] if isinstance(raw, list) else raw
+        regions = [r["value"] for r in task[source][0]["result"] if r["type"] == "labels"]
+        out = tmp_path / f"{source}.json"
+        stats = import_file(LABEL_STUDIO / name, out, "label-studio", ReadOptions(task="NER"))
+        rec = json.loads(out.read_text(encoding="utf-8"))
+        assert rec["text"] == task["data"]["text"]
+        assert [(e["start"], e["end"], e["entity"], e["entity_type"]) for e in rec["entity"]] == \
+            [(v["start"], v["end"], v["text"], v["labels"][0]) for v in regions]
+        assert ("task without annotations: its first prediction is used" in stats["notes"]) == (source == "predictions")
+
+
+def test_label_studio_offsets_that_disagree_with_the_text_are_an_error(tmp_path):
+    source = LABEL_STUDIO / "entities_relations_predictions.json"
+    with pytest.raises(RecordError, match=r"region ent-5: offsets 68-90"):
+        import_file(source, tmp_path / "a.json", "label-studio", ReadOptions(task="RE"))
+    fixed = json.loads(source.read_text(encoding="utf-8"))
+    region = next(r for r in fixed[0]["predictions"][0]["result"] if r.get("id") == "ent-5")
+    region["value"]["start"] = fixed[0]["data"]["text"].index(region["value"]["text"])
+    region["value"]["end"] = region["value"]["start"] + len(region["value"]["text"])
+    (tmp_path / "fixed.json").write_text(json.dumps(fixed), encoding="utf-8")
+    stats = import_file(tmp_path / "fixed.json", tmp_path / "b.json", "label-studio", ReadOptions(task="RE"))
+    rec = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
+    assert [(r["head"], r["relation"], r["tail"]) for r in rec["relation"]] == [("He", "relation", "John Smith"),
+                                                                               ("her", "relation", "Mary")]
+    assert stats["notes"]["relation without a label: typed 'relation'"] == 2
+
+
+def test_label_studio_annotation_rule(tmp_path):
+    text = "Alice met Bob in Paris."
+    region = lambda rid, start, end, label: {"id": rid, "type": "labels", "from_name": "l", "to_name": "t",  # noqa
+                                             "value": {"start": start, "end": end, "text": text[start:end],
+                                                       "labels": [label]}}
+    task = {"id": 7, "data": {"text": text}, "annotations": [
+        {"id": 1, "updated_at": "2024-01-01", "result": [region("a", 0, 5, "PER")]},
+        {"id": 2, "updated_at": "2024-03-01", "result": [region("b", 10, 13, "PER"), region("c", 17, 22, "LOC"),
+                                                         {"type": "relation", "from_id": "b", "to_id": "c",
+                                                          "labels": ["lives in"]}]},
+        {"id": 3, "was_cancelled": True, "result": [region("d", 17, 22, "ORG")]}]}
+    (tmp_path / "tasks.json").write_text(json.dumps([task]), encoding="utf-8")
+    found = {}
+    for rule in ("first", "latest", "all"):
+        import_file(tmp_path / "tasks.json", tmp_path / f"{rule}.json", "label-studio",
+                    ReadOptions(task="NER", annotation=rule))
+        found[rule] = [e["entity"] for e in json.loads((tmp_path / f"{rule}.json").read_text())["entity"]]
+    assert found == {"first": ["Alice"], "latest": ["Bob", "Paris"], "all": ["Alice", "Bob", "Paris"]}
+    import_file(tmp_path / "tasks.json", tmp_path / "re.json", "label-studio", ReadOptions(task="RE",
+                                                                                           annotation="latest"))
+    assert json.loads((tmp_path / "re.json").read_text())["relation"][0]["relation"] == "lives in"
+    with pytest.raises(ValueError, match="--annotation must be one of"):
+        import_file(tmp_path / "tasks.json", tmp_path / "x.json", "label-studio", ReadOptions(annotation="best"))

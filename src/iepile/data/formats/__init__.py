@@ -33,6 +33,8 @@ READERS = {
     "wikievents": "wikievents",
     "fewrel": "fewrel",
     "brat": "brat",
+    "doccano": "doccano",
+    "label-studio": "label_studio",
 }
 
 FORMATS = sorted(set(READERS) - {"bio", "bmes", "bioes"})

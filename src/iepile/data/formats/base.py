@@ -41,7 +41,8 @@ class ReadOptions:
                      "consecutive lines only (consecutive, streaming).")
     event_schema: Optional[str] = opt(None, "duee: event_schema.json (default: next to the input).")
     char_digit: str = opt("auto", "conll: tokens end with a word-position digit (Weibo): auto, yes or no.")
-    unit: str = opt("sentence", "casie/wikievents: sentence or document records.")
+    unit: str = opt("sentence", "casie/wikievents/brat: sentence or document records.")
+    annotation: str = opt("first", "label-studio: which annotation of a task: first, latest or all (merged).")
     extra: dict = opt(help="Reader-specific settings from a corpus manifest.", cli=False, factory=dict)
 
 
@@ -130,7 +131,8 @@ def json_records(path: Path, stats: "ReadStats", build) -> Iterator[dict]:
 
 
 def iter_json_items(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
-    """(line number, value) for a JSON-lines file or for each element of a JSON array file.
+    """(line number, value) for a JSON-lines file, each element of a JSON array file, or each value of a file of
+    pretty-printed JSON objects.
 
     Arrays are decoded element by element with ``raw_decode`` so that errors and records still carry the line on
     which each element starts (the file is read whole: arrays cannot be streamed without a third-party parser)."""
@@ -139,7 +141,10 @@ def iter_json_items(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:].lstrip()
     if head.startswith(b"["):
-        yield from _iter_array(path, stats)
+        yield from _iter_values(path, array=True)
+        return
+    if head.startswith(b"{") and head.split(b"\n", 1)[0].strip() == b"{":  # pretty-printed object(s), not JSON lines
+        yield from _iter_values(path, array=False)
         return
     for number, line in iter_text_lines(path):
         if not line.strip():
@@ -152,21 +157,23 @@ def iter_json_items(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
                                      line=number, raw=line[:200]))
 
 
-def _iter_array(path: Path, stats: ReadStats) -> Iterator[tuple[int, Any]]:
+def _iter_values(path: Path, array: bool) -> Iterator[tuple[int, Any]]:
+    """The elements of a JSON array, or JSON values written one after another (a pretty-printed object)."""
     text = Path(path).read_text(encoding="utf-8-sig")
     decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
+    pos = text.index("[") + 1 if array else 0
     line = 1 + text.count("\n", 0, pos)
     while True:
-        match = re.compile(r"[\s,]*").match(text, pos)
+        match = re.compile(r"[\s,]*" if array else r"\s*").match(text, pos)
         line += text.count("\n", pos, match.end())
         pos = match.end()
-        if pos >= len(text) or text[pos] == "]":
+        if pos >= len(text) or (array and text[pos] == "]"):
             return
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
-            raise RecordError(f"malformed JSON array element ({err.msg})", path=str(path), line=err.lineno) from None
+            raise RecordError(f"malformed JSON {'array element' if array else 'value'} ({err.msg})", path=str(path),
+                              line=err.lineno) from None
         yield line, value
         line += text.count("\n", pos, end)
         pos = end
