@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_DIR as DATA
+from predict_support import scripted, tiny_loaded, tiny_model_dir  # noqa: F401 (fixtures)
 from iepile.data.formats import import_file
 from iepile.data.formats.base import ReadOptions
 from iepile.records import RecordError
@@ -193,3 +194,73 @@ def test_label_studio_annotation_rule(tmp_path):
     assert json.loads((tmp_path / "re.json").read_text())["relation"][0]["relation"] == "lives in"
     with pytest.raises(ValueError, match="--annotation must be one of"):
         import_file(tmp_path / "tasks.json", tmp_path / "x.json", "label-studio", ReadOptions(annotation="best"))
+
+
+# -- writing: round trips and pre-annotations ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, source, task", [
+    ("doccano", DOCCANO / "export_sequence_labeling.jsonl", "NER"),
+    ("doccano", DOCCANO / "export_relation_extraction.jsonl", "RE"),
+    ("label-studio", LABEL_STUDIO / "named_entity_annotation.json", "NER"),
+])
+def test_round_trip_import_write_import_gives_the_same_records(tmp_path, fmt, source, task):
+    from iepile.data.formats import doccano, label_studio
+
+    first = tmp_path / "first.json"
+    import_file(source, first, fmt, ReadOptions(task=task))
+    records = [json.loads(line) for line in first.read_text(encoding="utf-8").splitlines()]
+    written = tmp_path / ("written.jsonl" if fmt == "doccano" else "written.json")
+    if fmt == "doccano":
+        written.write_text("".join(json.dumps(o) + "\n" for o in doccano.write(records, task)), encoding="utf-8")
+    else:
+        written.write_text(json.dumps(label_studio.write(records, task)), encoding="utf-8")
+    second = tmp_path / "second.json"
+    import_file(written, second, fmt, ReadOptions(task=task))
+    again = [json.loads(line) for line in second.read_text(encoding="utf-8").splitlines()]
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "id"} for r in recs]  # noqa: E731
+    assert strip(again) == strip(records) and sum(len(r.get("entity") or r.get("relation")) for r in records)
+
+
+def test_pre_annotations_place_every_occurrence_and_never_guess(tmp_path, scripted):
+    from iepile.data.formats import label_studio
+    from iepile.inference.exports import export, results_to_records
+    from iepile.inference.extract import Extractor
+
+    answers = {"person": ["Alice", "Zed"], "location": ["Paris"]}
+    generator = scripted(lambda schema, text: json.dumps({k: answers.get(k, []) for k in schema}))
+    text = "Alice met Alice's sister in Paris."
+    results = Extractor(generator=generator).extract_batch([text], ["person", "location"], task="NER")
+    record = results_to_records(results, "NER")[0]
+    assert [(e["entity"], e["start"], e.get("ambiguous", False)) for e in record["entity"]] == \
+        [("Alice", 0, True), ("Alice", 10, True), ("Paris", 28, False)]
+    assert record["ungrounded"] == [{"label": "person", "value": "Zed"}]
+    tasks = json.loads(export(results, "NER", "label-studio", "my-adapter"))
+    prediction = tasks[0]["predictions"][0]
+    assert prediction["model_version"] == "my-adapter"
+    assert [r["value"]["text"] for r in prediction["result"]] == ["Alice", "Alice", "Paris"]
+    assert all("ambiguous" in r["meta"]["text"][0] for r in prediction["result"][:2])
+    assert tasks[0]["meta"]["iepile_ungrounded"] == [{"label": "person", "value": "Zed"}]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks), encoding="utf-8")
+    import_file(path, tmp_path / "back.json", "label-studio", ReadOptions(task="NER"))
+    back = json.loads((tmp_path / "back.json").read_text(encoding="utf-8"))
+    assert [(e["entity"], e["start"]) for e in back["entity"]] == [("Alice", 0), ("Alice", 10), ("Paris", 28)]
+    assert label_studio.write([record], "NER")[0]["annotations"]  # without a model version: annotations
+
+
+def test_extract_cli_writes_label_studio_predictions(tmp_path, tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from iepile.cli import app
+
+    out = tmp_path / "tasks.json"
+    result = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--dtype", "fp32", "--max-new-tokens",
+                                      "16", "--schema", '["person", "location"]', "--text", "Alice lives in Paris.",
+                                      "--format", "label-studio", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    assert tasks[0]["data"]["text"] == "Alice lives in Paris."
+    assert tasks[0]["predictions"][0]["model_version"] == tiny_model_dir.name
+    refused = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--schema", '{"e": ["r"]}',
+                                       "--task", "EE", "--text", "x", "--format", "doccano"])
+    assert refused.exit_code == 1 and "exports NER, RE results, not EE" in refused.output

@@ -28,8 +28,11 @@ def register(app: typer.Typer) -> None:
         "file": (Optional[str], typer.Option(None, "--file", "-f", help="One text per line, or JSON lines with a "
                                              "\"text\" field; - for standard input.")),
         "language": (Optional[str], typer.Option(None, "--language", "-l", help="en or zh (default: detected).")),
-        "output": (Optional[str], typer.Option(None, "--output", "-o", help="Write JSON lines here (default: "
-                                               "stdout)."))}))
+        "output": (Optional[str], typer.Option(None, "--output", "-o", help="Write the results here (default: "
+                                               "stdout).")),
+        "fmt": (str, typer.Option("jsonl", "--format", help="jsonl (iepile's results), or pre-annotations for "
+                                  "an annotation tool: doccano (JSON lines) or label-studio (a task list with "
+                                  "predictions); NER and RE."))}))
 
 
 def run_predict(options, *, src: str, dst: str) -> None:
@@ -53,7 +56,7 @@ def run_predict(options, *, src: str, dst: str) -> None:
 
 
 def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], file: Optional[str],
-                language: Optional[str], output: Optional[str]) -> None:
+                language: Optional[str], output: Optional[str], fmt: str) -> None:
     """Extract from raw text with a schema: one JSON line per text with the merged answer and character offsets."""
     from rich.console import Console
 
@@ -62,21 +65,31 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
     console = Console(stderr=True)
     warn_if_untrained(options.model, options.adapter, console)
     try:
+        from iepile.inference.exports import EXPORT_FORMATS, EXPORT_TASKS, export, model_version
+
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        if fmt != "jsonl" and task.upper() not in EXPORT_TASKS:
+            raise ValueError(f"--format {fmt} exports {', '.join(EXPORT_TASKS)} results, not {task}")
+        if output:
+            from iepile.fileio import check_writable
+
+            check_writable(output, "--output")  # before the model runs
         labels = json.loads(schema)
         texts = list(text or []) + (_read_texts(file) if file else [])
         if not texts:
             raise ValueError("give --text or --file")
         results = Extractor(options=options).extract_batch(texts, labels, task=task, language=language)
+        content = export(results, task, fmt, model_version(options.model, options.adapter))
     except (ValueError, OSError) as err:
         print_error(console, err)
         raise typer.Exit(1) from None
-    out = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for result in results:
-            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            out.close()
+    if output:
+        from iepile.fileio import write_text_atomic
+
+        write_text_atomic(output, content)
+    else:
+        sys.stdout.write(content)
 
 
 def _read_texts(path: str) -> list[str]:

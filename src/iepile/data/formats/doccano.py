@@ -87,3 +87,34 @@ def _record(obj: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStats
         relations.append(relation(text, text[head[1]:head[2]], kind, text[tail[1]:tail[2]], head[1:], tail[1:],
                                   head[0], tail[0]))
     return record(text, "relation", relations, rid)
+
+
+# -- writing: records → doccano's import shape (pre-annotations, round trips) ---------------------------------------
+
+def write(records: list[dict], task: str) -> list[dict]:
+    """doccano import objects: ``{"text", "label": [[start, end, type]]}`` (NER) or ``{"text", "entities",
+    "relations"}`` (RE). Items need offsets; an item's ``ambiguous`` flag goes to the object's ``iepile`` notes."""
+    out = []
+    for rec in records:
+        obj: dict = {"text": rec["text"]}
+        notes = [_value(item) for item in rec.get("entity") or rec.get("relation") or [] if item.get("ambiguous")]
+        if task == "NER":
+            obj["label"] = [[e["start"], e["end"], e["entity_type"]] for e in rec.get("entity") or []]
+        else:
+            entities: dict[tuple, int] = {}
+            relations = []
+            for rel in rec.get("relation") or []:
+                ids = [entities.setdefault((rel[f"{side}_start"], rel[f"{side}_end"], rel.get(f"{side}_type") or ""),
+                                           len(entities)) for side in ("head", "tail")]
+                relations.append({"id": len(relations), "from_id": ids[0], "to_id": ids[1], "type": rel["relation"]})
+            obj["entities"] = [{"id": i, "start_offset": s, "end_offset": e, "label": label or "entity"}
+                               for (s, e, label), i in entities.items()]
+            obj["relations"] = relations
+        if notes or rec.get("ungrounded"):
+            obj["iepile"] = {"ambiguous": notes, "ungrounded": rec.get("ungrounded") or []}
+        out.append(obj)
+    return out
+
+
+def _value(item: dict) -> str:
+    return item.get("entity") or f"{item.get('head')} {item.get('relation')} {item.get('tail')}"

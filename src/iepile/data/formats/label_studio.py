@@ -13,7 +13,7 @@ against the text: a region whose ``text`` is not at its ``start``/``end`` is an 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from iepile.data.formats.base import ReadOptions, ReadStats, entity, iter_json_items, record, relation, where
 from iepile.records import RecordError
@@ -116,3 +116,47 @@ def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStat
             relations.append(relation(text, text[head[1]:head[2]], kind, text[tail[1]:tail[2]], head[1:], tail[1:],
                                       head[0], tail[0]))
     return record(text, "relation", relations, rid)
+
+
+# -- writing: records → Label Studio tasks (pre-annotations, round trips) --------------------------------------------
+
+def write(records: list[dict], task: str, model_version: Optional[str] = None, from_name: str = "label",
+          to_name: str = "text") -> list[dict]:
+    """Label Studio tasks: ``data.text`` and the items as ``labels`` regions (and ``relation`` results for RE), as
+    ``predictions`` with ``model_version`` when given (pre-annotations), else as ``annotations``. An item flagged
+    ``ambiguous`` (its string occurs several times) carries a region note; ungrounded strings go to the task's
+    ``meta``: nothing is placed at a guessed offset."""
+    tasks = []
+    for rec in records:
+        regions: dict[tuple, dict] = {}
+        relations = []
+
+        def region(start: int, end: int, label: str, ambiguous: bool) -> str:
+            key = (start, end, label)
+            if key not in regions:
+                value = {"start": start, "end": end, "text": rec["text"][start:end], "labels": [label]}
+                regions[key] = {"id": f"r{len(regions) + 1}", "from_name": from_name, "to_name": to_name,
+                                "type": "labels", "value": value}
+                if ambiguous:
+                    regions[key]["meta"] = {"text": ["ambiguous: the extracted string occurs more than once"]}
+                if model_version is not None:
+                    regions[key]["score"] = 1.0
+            return regions[key]["id"]
+
+        for e in rec.get("entity") or []:
+            region(e["start"], e["end"], e["entity_type"], bool(e.get("ambiguous")))
+        for rel in rec.get("relation") or []:
+            head, tail = (region(rel[f"{side}_start"], rel[f"{side}_end"], rel.get(f"{side}_type") or "entity",
+                                 bool(rel.get("ambiguous"))) for side in ("head", "tail"))
+            relations.append({"from_id": head, "to_id": tail, "type": "relation", "direction": "right",
+                              "labels": [rel["relation"]]})
+        result = list(regions.values()) + relations
+        entry: dict = {"data": {"text": rec["text"]}}
+        if model_version is not None:
+            entry["predictions"] = [{"model_version": model_version, "score": 1.0, "result": result}]
+        else:
+            entry["annotations"] = [{"result": result}]
+        if rec.get("ungrounded"):
+            entry["meta"] = {"iepile_ungrounded": rec["ungrounded"]}
+        tasks.append(entry)
+    return tasks

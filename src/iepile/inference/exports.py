@@ -1,0 +1,76 @@
+"""Pre-annotations: extraction results as unified records with offsets, written in an annotation tool's import
+shape (``iepile extract --format doccano|label-studio``; the writers live with their readers in
+:mod:`iepile.data.formats`).
+
+Offsets come from grounding, never from a guess: a string found once is placed there; a string found several times
+is written at every occurrence (NER) or at the closest head/tail pair (RE), flagged ``ambiguous`` so that the tool
+shows a note; a string not found in the text (paraphrased or hallucinated) is not placed at all and is listed in the
+record's ``ungrounded``. NER and RE results only (events have no span-and-link shape in these tools yet).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+EXPORT_FORMATS = ("jsonl", "doccano", "label-studio")
+EXPORT_TASKS = ("NER", "RE")
+
+
+def results_to_records(results: Sequence, task: str) -> list[dict]:
+    """Unified records (``entity`` or ``relation`` items with offsets) from :class:`ExtractionResult` objects."""
+    if task.upper() not in EXPORT_TASKS:
+        raise ValueError(f"--format exports {', '.join(EXPORT_TASKS)} results, not {task}")
+    return [_ner(r) if task.upper() == "NER" else _re(r) for r in results]
+
+
+def _ner(result) -> dict:
+    entities, ungrounded = [], []
+    for item in result.items:
+        offsets = item.spans[0]["offsets"] if item.spans else []
+        if not offsets:
+            ungrounded.append({"label": item.label, "value": item.value})
+        for start, end in offsets:
+            entities.append({"entity": result.text[start:end], "entity_type": item.label, "start": start,
+                             "end": end, **({"ambiguous": True} if len(offsets) > 1 else {})})
+    entities.sort(key=lambda e: (e["start"], e["end"], e["entity_type"]))
+    return {"text": result.text, "entity": entities, **({"ungrounded": ungrounded} if ungrounded else {})}
+
+
+def _re(result) -> dict:
+    relations, ungrounded = [], []
+    for item in result.items:
+        value = item.value if isinstance(item.value, dict) else {}
+        where = {span["text"]: span["offsets"] for span in item.spans}
+        heads, tails = where.get(str(value.get("subject", "")).strip()), where.get(str(value.get("object", "")).strip())
+        if not heads or not tails:
+            ungrounded.append({"label": item.label, "value": item.value})
+            continue
+        (hs, he), (ts, te) = min(((h, t) for h in heads for t in tails), key=lambda p: abs(p[0][0] - p[1][0]))
+        relations.append({"head": result.text[hs:he], "relation": item.label, "tail": result.text[ts:te],
+                          "head_start": hs, "head_end": he, "tail_start": ts, "tail_end": te,
+                          **({"ambiguous": True} if len(heads) > 1 or len(tails) > 1 else {})})
+    return {"text": result.text, "relation": relations, **({"ungrounded": ungrounded} if ungrounded else {})}
+
+
+def export(results: Sequence, task: str, fmt: str, model_version: str) -> str:
+    """The file content of ``fmt``: JSON lines for jsonl and doccano, a JSON task list for Label Studio."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
+    records = results_to_records(results, task)
+    if fmt == "doccano":
+        from iepile.data.formats.doccano import write
+
+        return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in write(records, task.upper()))
+    if fmt == "label-studio":
+        from iepile.data.formats.label_studio import write
+
+        return json.dumps(write(records, task.upper(), model_version=model_version), ensure_ascii=False, indent=1) \
+            + "\n"
+    raise ValueError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+
+
+def model_version(model, adapter) -> str:
+    """What Label Studio shows as the predictions' model: the adapter or model folder name."""
+    return Path(adapter or model).name if (adapter or model) else "SmolLM2-135M-Instruct (base)"
