@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from predict_support import tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401
+from predict_support import scripted, tiny_generator, tiny_loaded, tiny_model_dir, tiny_tokenizer  # noqa: F401
 from serve_support import served
 from iepile.inference.extract import Extractor
 from iepile.serve.app import create_app
@@ -169,3 +169,39 @@ def test_concurrent_clients_are_batched_and_get_one_at_a_time_answers(tiny_gener
     assert [r.json()["results"][0] for r in replies] == expected
     assert health.json()["queued"] == 0
     assert 1 <= app.state.batcher.batches < len(texts)  # requests that arrived together shared a generation batch
+
+
+def test_label_studio_ml_backend_protocol(scripted):
+    """Label Studio's own request shapes (label config and task from its example project) in, predictions out."""
+    import base64
+
+    from conftest import DATA_DIR
+
+    folder = DATA_DIR / "annotation-tools" / "label_studio"
+    config = (folder / "named_entity_config.xml").read_text(encoding="utf-8")
+    task = json.loads((folder / "named_entity_tasks_predictions.json").read_text(encoding="utf-8"))[0]
+    task = {"id": 1, "data": task["data"]}  # what Label Studio sends: the task without its stored predictions
+    text = task["data"]["text"]
+    answers = {"Date": ["February 22", "early January"], "Location": ["Bahia"], "Person": ["Nobody Here"]}
+    generator = scripted(lambda schema, _: json.dumps({k: answers.get(k, []) for k in schema}))
+    key = "s3cret"
+    basic = {"Authorization": "Basic " + base64.b64encode(f"user:{key}".encode()).decode()}
+    with make_client(generator, api_key=key, adapter="runs/my-adapter") as client:
+        assert client.get("/health").status_code == 401
+        assert client.get("/health", headers=basic).json()["status"] == "UP"
+        setup = client.post("/setup", json={"project": "3.1700000000", "schema": config}, headers=basic)
+        reply = client.post("/predict", json={"tasks": [task], "label_config": config, "project": "3.1700000000",
+                                              "params": {"context": {}}}, headers=basic)
+        bad = client.post("/predict", json={"tasks": [task], "label_config": "<View/>"}, headers=basic)
+    assert setup.json() == {"model_version": "my-adapter"}
+    assert reply.status_code == 200, reply.text
+    [prediction] = reply.json()["results"]
+    assert prediction["model_version"] == "my-adapter"
+    regions = prediction["result"]
+    assert {(r["from_name"], r["to_name"], r["type"]) for r in regions} == {("ner", "text", "labels")}
+    found = sorted((r["value"]["labels"][0], r["value"]["text"]) for r in regions)
+    expected = sorted((label, value) for label, values in answers.items() for value in values
+                      for _ in range(text.count(value)))  # every occurrence; "Nobody Here" is not in the text
+    assert found == expected and ("Location", "Bahia") in found
+    assert all(text[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in regions)
+    assert bad.status_code == 422 and "<Labels" in bad.json()["detail"]

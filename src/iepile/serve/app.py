@@ -19,7 +19,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from iepile import __version__
+from iepile.inference.exports import model_version
 from iepile.serve.batcher import MicroBatcher, QueueFull, Stopping
+from iepile.serve.label_studio import parse_label_config, predictions
 from iepile.serve.options import API_KEY_ENV, ServeOptions
 
 
@@ -81,8 +83,19 @@ def create_app(extractor, options: ServeOptions) -> FastAPI:
             return
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), api_key.encode()):
-            raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
+        if scheme.lower() == "basic":  # Label Studio's ML-backend connection: basic auth, the key as password
+            import base64
+            import binascii
+
+            try:
+                token = base64.b64decode(token).decode("utf-8").partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                token = ""
+        elif scheme.lower() != "bearer":
+            token = ""
+        if not token or not hmac.compare_digest(token.encode(), api_key.encode()):
+            raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key> (or basic auth "
+                                     "with the key as password)",
                                 headers={"WWW-Authenticate": "Bearer"})
 
     def check_bounds(texts: list[str], labels: Any) -> None:
@@ -148,6 +161,40 @@ def create_app(extractor, options: ServeOptions) -> FastAPI:
                 "decoding": {"constrain": options.constrain, "threshold": options.threshold,
                              "max_new_tokens": options.max_new_tokens, "batch_size": options.batch_size},
                 "limits": options.limits(), "api_key_required": api_key is not None}
+
+    # -- Label Studio's ML-backend protocol (serve/label_studio.py) ---------------------------------------------------
+    version = model_version(options.model, options.adapter)
+
+    @app.get("/health", dependencies=[Depends(authorized)])
+    async def label_studio_health() -> dict:
+        return {"status": "UP", "model_class": "iepile"}
+
+    @app.post("/setup", dependencies=[Depends(authorized)])
+    async def label_studio_setup(body: dict) -> dict:
+        try:
+            parse_label_config(str(body.get("schema") or body.get("label_config") or ""))
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"model_version": version}
+
+    @app.post("/predict", dependencies=[Depends(authorized)])
+    async def label_studio_predict(body: dict) -> dict:
+        try:
+            config = parse_label_config(str(body.get("label_config") or ""))
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            raise HTTPException(422, "tasks: give a list of Label Studio tasks")
+        texts = []
+        for number, task in enumerate(tasks):
+            text = (task.get("data") or {}).get(config.data_key) if isinstance(task, dict) else None
+            if not isinstance(text, str):
+                raise HTTPException(422, f"tasks[{number}].data.{config.data_key}: no text")
+            texts.append(text)
+        check_bounds(texts, config.labels)
+        results = await run(texts, config.labels, "NER", None)
+        return {"results": predictions(results, config, version)}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
