@@ -56,7 +56,7 @@ def test_spacy_offsets_json_and_docbin(tmp_path):
     import_file(FOLDER / "spacy_offsets_train.json", out, "spacy", ReadOptions())
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(r["text"], [[e["start"], e["end"], e["entity_type"]] for e in r["entity"]]) for r in records] == \
-        [(text, annotations["entities"]) for text, labelled in raw]
+        [(text, labelled["entities"]) for text, labelled in raw]
     nlp = spacy.blank("en")
     docbin = DocBin()
     for text, labelled in raw:
