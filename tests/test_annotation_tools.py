@@ -264,3 +264,36 @@ def test_extract_cli_writes_label_studio_predictions(tmp_path, tiny_model_dir):
     refused = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--schema", '{"e": ["r"]}',
                                        "--task", "EE", "--text", "x", "--format", "doccano"])
     assert refused.exit_code == 1 and "exports NER, RE results, not EE" in refused.output
+    folder = tmp_path / "brat"
+    written = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--dtype", "fp32", "--max-new-tokens",
+                                       "16", "--schema", '["person"]', "--text", "Alice lives in Paris.", "--format",
+                                       "brat", "-o", str(folder)])
+    assert written.exit_code == 0, written.output
+    assert (folder / "0000.txt").read_text(encoding="utf-8") == "Alice lives in Paris." and (folder / "0000.ann").exists()
+    no_folder = CliRunner().invoke(app, ["extract", "--schema", '["person"]', "--text", "x", "--format", "brat"])
+    assert no_folder.exit_code == 1 and "give -o FOLDER" in no_folder.output
+
+
+@pytest.mark.parametrize("task", ["NER", "RE"])
+def test_brat_round_trip_and_ambiguity_notes(tmp_path, task):
+    from iepile.data.formats import brat
+
+    records, _ = read(tmp_path, BRAT / "tutorial_news", task)
+    records = [{k: v for k, v in r.items() if k != "id"} for r in records]
+    marked = json.loads(json.dumps(records))  # a deep copy: the flag must not reach the compared records
+    items = marked[0].get("entity") or marked[0].get("relation")
+    items[0] = {**items[0], "ambiguous": True}
+    assert brat.write(marked, task, tmp_path / "out") == len(records)
+    note = [line for line in (tmp_path / "out" / "0000.ann").read_text(encoding="utf-8").splitlines()
+            if line.startswith("#")]
+    assert len(note) == (1 if task == "NER" else 2)  # a relation's note goes on its head and its tail
+    assert "AnnotatorNotes T1\tambiguous" in note[0]
+    again = tmp_path / "again.json"
+    import_file(tmp_path / "out", again, "brat", ReadOptions(task=task, unit="document"))
+    back = [{k: v for k, v in json.loads(line).items() if k != "id"} for line in
+            again.read_text(encoding="utf-8").splitlines()]
+    order = lambda recs: [sorted(json.dumps(i, sort_keys=True) for i in r.get("entity") or r.get("relation"))  # noqa
+                          for r in recs]
+    assert [r["text"] for r in back] == [r["text"] for r in records] and order(back) == order(records)
+    with pytest.raises(ValueError, match="not empty"):
+        brat.write(records, task, tmp_path / "out")

@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
         "output": (Optional[str], typer.Option(None, "--output", "-o", help="Write the results here (default: "
                                                "stdout).")),
         "fmt": (str, typer.Option("jsonl", "--format", help="jsonl (iepile's results), or pre-annotations for "
-                                  "an annotation tool: doccano (JSON lines) or label-studio (a task list with "
-                                  "predictions); NER and RE."))}))
+                                  "an annotation tool: doccano (JSON lines), label-studio (a task list with "
+                                  "predictions) or brat (a folder of .txt/.ann pairs); NER and RE."))}))
 
 
 def run_predict(options, *, src: str, dst: str) -> None:
@@ -79,7 +79,16 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
         texts = list(text or []) + (_read_texts(file) if file else [])
         if not texts:
             raise ValueError("give --text or --file")
+        if fmt == "brat" and not output:
+            raise ValueError("--format brat writes a folder of .txt/.ann pairs: give -o FOLDER")
         results = Extractor(options=options).extract_batch(texts, labels, task=task, language=language)
+        if fmt == "brat":
+            from iepile.data.formats.brat import write
+            from iepile.inference.exports import results_to_records
+
+            documents = write(results_to_records(results, task), task.upper(), output)
+            console.print(f"{documents} documents (.txt + .ann) → {output}")
+            return
         content = export(results, task, fmt, model_version(options.model, options.adapter))
     except (ValueError, OSError) as err:
         print_error(console, err)

@@ -177,3 +177,54 @@ def _record(doc: _Doc, text: str, start: int, end: int, rid: str, task: str, ann
 
 def _starts_in(doc: _Doc, span_id: str, start: int, end: int) -> bool:
     return span_id in doc.spans and start <= doc.spans[span_id][1] < end
+
+
+# -- writing: records → .txt/.ann pairs (pre-annotations, round trips) -----------------------------------------------
+
+def write(records: list[dict], task: str, folder: Path) -> int:
+    """One ``NNNN.txt`` / ``NNNN.ann`` pair per record in ``folder`` (which must be new or empty): entities as ``T``,
+    relations as ``R`` between ``T`` spans; an item flagged ``ambiguous`` gets an ``AnnotatorNotes`` line. Written
+    into a temporary folder renamed at the end. Returns the number of documents."""
+    import os
+    import shutil
+    import tempfile
+
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"{folder}: not empty; brat output goes to a new or empty folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for number, rec in enumerate(records):
+            stem = tmp / f"{number:04d}"
+            stem.with_suffix(".txt").write_text(rec["text"], encoding="utf-8")
+            stem.with_suffix(".ann").write_text("".join(_ann_lines(rec, task)), encoding="utf-8")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(records)
+
+
+def _ann_lines(rec: dict, task: str) -> list[str]:
+    text, lines, spans = rec["text"], [], {}
+
+    def span(start: int, end: int, label: str, ambiguous: bool) -> str:
+        key = (start, end, label)
+        if key not in spans:
+            spans[key] = f"T{len(spans) + 1}"
+            lines.append(f"{spans[key]}\t{label} {start} {end}\t{text[start:end]}\n")
+            if ambiguous:
+                lines.append(f"#{len(spans)}\tAnnotatorNotes {spans[key]}\tambiguous: the extracted string occurs "
+                             "more than once\n")
+        return spans[key]
+
+    for e in rec.get("entity") or []:
+        span(e["start"], e["end"], e["entity_type"], bool(e.get("ambiguous")))
+    for number, rel in enumerate(rec.get("relation") or [], start=1):
+        head, tail = (span(rel[f"{side}_start"], rel[f"{side}_end"], rel.get(f"{side}_type") or "Entity",
+                           bool(rel.get("ambiguous"))) for side in ("head", "tail"))
+        lines.append(f"R{number}\t{rel['relation']} Arg1:{head} Arg2:{tail}\t\n")
+    return lines
