@@ -205,3 +205,20 @@ def test_label_studio_ml_backend_protocol(scripted):
     assert found == expected and ("Location", "Bahia") in found
     assert all(text[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in regions)
     assert bad.status_code == 422 and "<Labels" in bad.json()["detail"]
+
+
+def test_shutdown_answers_the_requests_already_accepted(tiny_generator):
+    gated = Gated(tiny_generator)
+    options = ServeOptions()
+    with ThreadPoolExecutor(1) as pool:
+        with served(Extractor(generator=gated, options=options), options) as (url, app):
+            pending = pool.submit(httpx.post, url + "/v1/extract", json={"text": TEXT, "schema": SCHEMA}, timeout=60)
+            for _ in range(100):  # accepted: waiting in the batcher
+                if app.state.batcher.pending:
+                    break
+                time.sleep(0.05)
+            assert app.state.batcher.pending == 1
+            threading.Timer(0.5, gated.gate.set).start()  # generation may start once shutdown has begun
+        # leaving `served` asked the server to exit and waited for it
+        reply = pending.result(60)
+    assert reply.status_code == 200 and reply.json()["results"][0]["text"] == TEXT
