@@ -270,6 +270,15 @@ def test_extract_cli_writes_label_studio_predictions(tmp_path, tiny_model_dir):
                                        "brat", "-o", str(folder)])
     assert written.exit_code == 0, written.output
     assert (folder / "0000.txt").read_text(encoding="utf-8") == "Alice lives in Paris." and (folder / "0000.ann").exists()
+    docbin = tmp_path / "pre.spacy"
+    written = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--dtype", "fp32", "--max-new-tokens",
+                                       "16", "--schema", '["person"]', "--text", "Alice lives in Paris.", "--format",
+                                       "spacy", "-o", str(docbin)])
+    assert written.exit_code == 0, written.output
+    import spacy
+    from spacy.tokens import DocBin
+
+    assert [d.text for d in DocBin().from_disk(docbin).get_docs(spacy.blank("en").vocab)] == ["Alice lives in Paris."]
     no_folder = CliRunner().invoke(app, ["extract", "--schema", '["person"]', "--text", "x", "--format", "brat"])
     assert no_folder.exit_code == 1 and "give -o FOLDER" in no_folder.output
 

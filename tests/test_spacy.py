@@ -79,3 +79,22 @@ def test_prodigy_accepts_and_counts_the_rest(tmp_path):
     assert len(records) == len(accepted) and stats["skipped"] == {"Prodigy answer 'ignore'": len(raw) - len(accepted)}
     assert [[(e["start"], e["end"], e["entity_type"]) for e in r["entity"]] for r in records] == \
         [[(s["start"], s["end"], s["label"]) for s in r.get("spans", [])] for r in accepted]
+
+
+def test_docbin_export_round_trip_and_pre_annotations(tmp_path, scripted):
+    from iepile.data.formats import spacy_docs
+    from iepile.inference.exports import results_to_records
+
+    import_file(FOLDER / "spacy_offsets_train.json", tmp_path / "records.json", "spacy", ReadOptions())
+    records = [json.loads(line) for line in (tmp_path / "records.json").read_text(encoding="utf-8").splitlines()]
+    assert spacy_docs.write(records, tmp_path / "out.spacy") == len(records)
+    import_file(tmp_path / "out.spacy", tmp_path / "back.json", "spacy", ReadOptions(language="en"))
+    back = [json.loads(line) for line in (tmp_path / "back.json").read_text(encoding="utf-8").splitlines()]
+    assert back == records
+    results = Extractor(generator=scripted(answer)).extract_batch(["Alice met Bob in Paris. Alice left."],
+                                                                  ["person", "location"], task="NER")
+    spacy_docs.write(results_to_records(results, "NER"), tmp_path / "pre.spacy")
+    [doc] = DocBin().from_disk(tmp_path / "pre.spacy").get_docs(spacy.blank("en").vocab)
+    assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "person"), ("Bob", "person"), ("Paris", "location"),
+                                                      ("Alice", "person")]
+    assert [list(span) for span in doc.user_data["iepile_ambiguous"]] == [[0, 5], [24, 29]]

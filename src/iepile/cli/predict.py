@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
                                                "stdout).")),
         "fmt": (str, typer.Option("jsonl", "--format", help="jsonl (iepile's results), or pre-annotations for "
                                   "an annotation tool: doccano (JSON lines), label-studio (a task list with "
-                                  "predictions) or brat (a folder of .txt/.ann pairs); NER and RE."))}))
+                                  "predictions), brat (a folder of .txt/.ann pairs; NER and RE) or spacy (a DocBin; NER)."))}))
 
 
 def run_predict(options, *, src: str, dst: str) -> None:
@@ -79,15 +79,22 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
         texts = list(text or []) + (_read_texts(file) if file else [])
         if not texts:
             raise ValueError("give --text or --file")
-        if fmt == "brat" and not output:
-            raise ValueError("--format brat writes a folder of .txt/.ann pairs: give -o FOLDER")
+        if fmt in ("brat", "spacy") and not output:
+            raise ValueError(f"--format {fmt} writes files: give -o {'FOLDER' if fmt == 'brat' else 'FILE.spacy'}")
+        if fmt == "spacy" and task.upper() != "NER":
+            raise ValueError("--format spacy exports NER results (a DocBin of entities)")
         results = Extractor(options=options).extract_batch(texts, labels, task=task, language=language)
-        if fmt == "brat":
-            from iepile.data.formats.brat import write
+        if fmt in ("brat", "spacy"):
+            from iepile.data.formats import brat, spacy_docs
             from iepile.inference.exports import results_to_records
 
-            documents = write(results_to_records(results, task), task.upper(), output)
-            console.print(f"{documents} documents (.txt + .ann) → {output}")
+            records = results_to_records(results, task)
+            if fmt == "brat":
+                console.print(f"{brat.write(records, task.upper(), output)} documents (.txt + .ann) → {output}")
+            else:
+                languages = {r.language for r in results}
+                language = languages.pop() if len(languages) == 1 else "xx"
+                console.print(f"{spacy_docs.write(records, output, language)} docs → {output}")
             return
         content = export(results, task, fmt, model_version(options.model, options.adapter))
     except (ValueError, OSError) as err:

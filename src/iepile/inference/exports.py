@@ -1,5 +1,5 @@
 """Pre-annotations: extraction results as unified records with offsets, written in an annotation tool's import
-shape (``iepile extract --format doccano|label-studio|brat``; the writers live with their readers in
+shape (``iepile extract --format doccano|label-studio|brat|spacy``; the writers live with their readers in
 :mod:`iepile.data.formats`).
 
 Offsets come from grounding, never from a guess: a string found once is placed there; a string found several times
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-EXPORT_FORMATS = ("jsonl", "doccano", "label-studio", "brat")
+EXPORT_FORMATS = ("jsonl", "doccano", "label-studio", "brat", "spacy")
 EXPORT_TASKS = ("NER", "RE")
 
 

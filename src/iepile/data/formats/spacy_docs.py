@@ -55,3 +55,36 @@ def _docbin(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
             stats.skip("span without a label", where(path, f"doc {number}"))
         items = [entity(doc.text, doc.text[s:e], label, s, e) for s, e, label in sorted(spans) if label]
         yield record(doc.text, "entity", items, doc.user_data.get("id") if doc.user_data else None)
+
+
+# -- writing: records → a DocBin (pre-annotations, round trips) ------------------------------------------------------
+
+def write(records: list[dict], path: Path, language: str = "en", spans_key: str = "iepile") -> int:
+    """A ``.spacy`` DocBin: every entity in ``doc.spans[spans_key]`` (overlaps and every occurrence kept; an item
+    flagged ``ambiguous`` is listed in ``doc.user_data["iepile_ambiguous"]``), the longest non-overlapping ones as
+    ``doc.ents``; ungrounded strings in ``doc.user_data["iepile_ungrounded"]``. Returns the number of docs."""
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.util import filter_spans
+
+    from iepile.fileio import atomic_output
+
+    nlp = spacy.blank(language if language in ("en", "zh") else "xx")
+    docbin = DocBin(store_user_data=True)
+    for rec in records:
+        doc = nlp.make_doc(rec["text"])
+        spans, ambiguous = [], []
+        for e in rec.get("entity") or []:
+            span = doc.char_span(e["start"], e["end"], label=e["entity_type"], alignment_mode="expand")
+            if span is not None:
+                spans.append(span)
+                if e.get("ambiguous"):
+                    ambiguous.append([e["start"], e["end"]])
+        doc.spans[spans_key] = spans
+        doc.ents = filter_spans(spans)
+        doc.user_data["iepile_ambiguous"] = ambiguous
+        doc.user_data["iepile_ungrounded"] = rec.get("ungrounded") or []
+        docbin.add(doc)
+    with atomic_output(path) as tmp:
+        docbin.to_disk(tmp)
+    return len(records)
