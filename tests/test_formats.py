@@ -422,3 +422,12 @@ def test_import_and_clean_commands_are_built_from_their_options(tmp_path):
         assert result.exit_code == 0, result.output
         kept[name] = len(out.read_text(encoding="utf-8").splitlines())
     assert kept == {"dedup": len(records.splitlines()), "no-dedup": 2 * len(records.splitlines())}
+
+
+@pytest.mark.parametrize("setting", [{"unit": "doc"}, {"language": "fr"}, {"on_error": "ignore"},
+                                     {"char_digit": "maybe"}])
+def test_a_reader_option_outside_its_values_is_an_error(tmp_path, setting):
+    name = next(iter(setting))
+    with pytest.raises(ValueError, match=f"--{name.replace('_', '-')} must be one of"):
+        import_file(DATA / "en/ner/conll2003/test.txt", tmp_path / "x.json", "conll", ReadOptions(**setting))
+    assert not (tmp_path / "x.json").exists()

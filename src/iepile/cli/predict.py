@@ -65,47 +65,22 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
     console = Console(stderr=True)
     warn_if_untrained(options.model, options.adapter, console)
     try:
-        from iepile.inference.exports import EXPORT_FORMATS, EXPORT_TASKS, export, model_version
+        from iepile.inference.exports import check_export, export, model_version
 
-        if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-        if fmt != "jsonl" and task.upper() not in EXPORT_TASKS:
-            raise ValueError(f"--format {fmt} exports {', '.join(EXPORT_TASKS)} results, not {task}")
-        if output:
-            from iepile.fileio import check_writable
-
-            check_writable(output, "--output")  # before the model runs
+        check_export(fmt, task, output)  # before the model runs
         labels = json.loads(schema)
         texts = list(text or []) + (_read_texts(file) if file else [])
         if not texts:
             raise ValueError("give --text or --file")
-        if fmt in ("brat", "spacy") and not output:
-            raise ValueError(f"--format {fmt} writes files: give -o {'FOLDER' if fmt == 'brat' else 'FILE.spacy'}")
-        if fmt == "spacy" and task.upper() != "NER":
-            raise ValueError("--format spacy exports NER results (a DocBin of entities)")
         results = Extractor(options=options).extract_batch(texts, labels, task=task, language=language)
-        if fmt in ("brat", "spacy"):
-            from iepile.data.formats import brat, spacy_docs
-            from iepile.inference.exports import results_to_records
-
-            records = results_to_records(results, task)
-            if fmt == "brat":
-                console.print(f"{brat.write(records, task.upper(), output)} documents (.txt + .ann) → {output}")
-            else:
-                languages = {r.language for r in results}
-                language = languages.pop() if len(languages) == 1 else "xx"
-                console.print(f"{spacy_docs.write(records, output, language)} docs → {output}")
-            return
-        content = export(results, task, fmt, model_version(options.model, options.adapter))
+        written = export(results, task, fmt, model_version(options.model, options.adapter), output)
     except (ValueError, OSError) as err:
         print_error(console, err)
         raise typer.Exit(1) from None
     if output:
-        from iepile.fileio import write_text_atomic
-
-        write_text_atomic(output, content)
+        console.print(written)
     else:
-        sys.stdout.write(content)
+        sys.stdout.write(written)
 
 
 def _read_texts(path: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 EXPORT_FORMATS = ("jsonl", "doccano", "label-studio", "brat", "spacy")
 EXPORT_TASKS = ("NER", "RE")
@@ -54,8 +54,50 @@ def _re(result) -> dict:
     return {"text": result.text, "relation": relations, **({"ungrounded": ungrounded} if ungrounded else {})}
 
 
-def export(results: Sequence, task: str, fmt: str, model_version: str) -> str:
-    """The file content of ``fmt``: JSON lines for jsonl and doccano, a JSON task list for Label Studio."""
+FILE_FORMATS = ("brat", "spacy")  # written to -o only: a folder of .txt/.ann pairs, a binary DocBin
+
+
+def check_export(fmt: str, task: str, output: Optional[str]) -> None:
+    """Refuse an export that cannot be written, before the model runs."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if fmt != "jsonl" and task.upper() not in EXPORT_TASKS:
+        raise ValueError(f"--format {fmt} exports {', '.join(EXPORT_TASKS)} results, not {task}")
+    if fmt == "spacy" and task.upper() != "NER":
+        raise ValueError("--format spacy exports NER results (a DocBin of entities)")
+    if fmt in FILE_FORMATS and not output:
+        raise ValueError(f"--format {fmt} writes files: give -o {'FOLDER' if fmt == 'brat' else 'FILE.spacy'}")
+    if output:
+        from iepile.fileio import check_writable
+
+        check_writable(output, "--output")
+
+
+def export(results: Sequence, task: str, fmt: str, model_version: str, output: Optional[str] = None) -> str:
+    """Write ``results`` in ``fmt`` to ``output`` (atomically), or return the text for standard output when there is
+    no ``output``; returns what was written as a line for the user then."""
+    if fmt in FILE_FORMATS:
+        records = results_to_records(results, task)
+        if fmt == "brat":
+            from iepile.data.formats import brat
+
+            return f"{brat.write(records, task.upper(), output)} documents (.txt + .ann) → {output}"
+        from iepile.data.formats import spacy_docs
+
+        languages = {r.language for r in results}
+        language = languages.pop() if len(languages) == 1 else "xx"
+        return f"{spacy_docs.write(records, Path(output), language)} docs → {output}"
+    content = export_text(results, task, fmt, model_version)
+    if output is None:
+        return content
+    from iepile.fileio import write_text_atomic
+
+    write_text_atomic(output, content)
+    return f"{len(results)} results → {output}"
+
+
+def export_text(results: Sequence, task: str, fmt: str, model_version: str) -> str:
+    """The file content of a text format: JSON lines for jsonl and doccano, a JSON task list for Label Studio."""
     if fmt == "jsonl":
         return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
     records = results_to_records(results, task)

@@ -62,6 +62,7 @@ def resolve_task(reader: ModuleType, task: Optional[str], name: str) -> str:
 def read_records(path: str | Path, fmt: str, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
     """Records of one file, counted into ``stats`` (with ``opts.task`` resolved to the format's default)."""
     reader = get_reader(fmt)
+    opts.validate()
     opts.task = resolve_task(reader, opts.task, fmt)
     path = Path(path)
     if not path.exists():

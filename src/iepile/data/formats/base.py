@@ -45,6 +45,17 @@ class ReadOptions:
     annotation: str = opt("first", "label-studio: which annotation of a task: first, latest or all (merged).")
     extra: dict = opt(help="Reader-specific settings from a corpus manifest.", cli=False, factory=dict)
 
+    CHOICES = {"language": ("auto", "en", "zh"), "on_error": ("fail", "skip"), "group": ("global", "consecutive"),
+               "char_digit": ("auto", "yes", "no"), "unit": ("sentence", "document"),
+               "annotation": ("first", "latest", "all")}
+
+    def validate(self) -> None:
+        """Every option with a fixed set of values has one of them (a reader never guesses what a typo meant)."""
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+
 
 @dataclass
 class ReadStats:

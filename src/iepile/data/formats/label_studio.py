@@ -21,12 +21,7 @@ from iepile.records import RecordError
 TASKS = ("NER", "RE")
 
 
-ANNOTATION_RULES = ("first", "latest", "all")
-
-
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
-    if opts.annotation not in ANNOTATION_RULES:
-        raise ValueError(f"--annotation must be one of {', '.join(ANNOTATION_RULES)}, got {opts.annotation!r}")
     for line, value in iter_json_items(path, stats):
         for task in value if isinstance(value, list) else [value]:
             try:
