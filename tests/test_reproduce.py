@@ -13,10 +13,10 @@ import yaml
 from tiny_model import build_tiny_model
 from iepile.recipes.manifest import RecipeError, load_recipe
 from iepile.recipes.results import _pooled
-from iepile.recipes.runner import run_recipe, sample_records
+from iepile.recipes.runner import per_dataset, run_recipe, sample_records
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = ["CoNLL2003", "conll04", "weibo", "SanWen", "DuEE1.0", "PHEE"]
+DATASETS = ["CoNLL2003", "conll04", "SciERC", "weibo", "SanWen", "DuEE1.0", "PHEE"]
 
 RECIPE = REPO / "recipes" / "reproduce.yaml"
 _OVERRIDES = next(s for s in yaml.safe_load(RECIPE.read_text(encoding="utf-8"))["steps"] if s["name"] == "corpus")
@@ -24,7 +24,9 @@ TINY = {
     "corpus.clean": False,  # cleaning reads every training sentence; not what this test is about
     "corpus.all": {"max_records": {"train": 6, "test": 6}},
     # DuEE has 65 event types: 4 groups a record instead of 17 (constrained decoding is the slow part here)
-    "corpus.overrides": {**_OVERRIDES["overrides"], "DuEE1.0": {"split_num": 17}},
+    # the recipe's own record caps would win over corpus.all
+    "corpus.overrides": {**{name: {k: v for k, v in item.items() if k != "max_records"}
+                            for name, item in _OVERRIDES["overrides"].items()}, "DuEE1.0": {"split_num": 17}},
     "train.config.max_steps": 2,
     "train.config.batch_size": 2,
     "train.config.save_steps": 2,
@@ -140,6 +142,12 @@ def test_sample_is_whole_records_and_seeded(tmp_path):
                                                                             for l in picked)
     by_records, n = sample_records(path, "x", 42, max_instructions=None, max_records=2)
     assert n == 2 and by_records == picked  # same seeded record order, whichever cap
+
+
+def test_sample_cap_per_dataset():
+    cap = {"DuEE1.0": 100, "*": 300}
+    assert per_dataset(cap, "DuEE1.0") == 100 and per_dataset(cap, "PHEE") == 300
+    assert per_dataset({"PHEE": 5}, "weibo") is None and per_dataset(64, "weibo") == 64
 
 
 def test_pooled_f1_sums_tuples_over_datasets():

@@ -30,7 +30,7 @@ Step kinds:
     training stops at the next step after it, recorded).
 ``sample``
     ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
-    scaled by ``--budget-scale``). Whole records are drawn (the scorer counts every gold item of a record), in a
+    scaled by ``--budget-scale``; a number, or a mapping ``{dataset: n, "*": n}``). Whole records are drawn (the scorer counts every gold item of a record), in a
     seeded order that depends only on the seed and the dataset name, so samples of differently converted test files
     of the same corpus hold the same records.
 ``tune``
@@ -39,8 +39,8 @@ Step kinds:
     over datasets, and draws each dataset's precision/recall points (``pr-<dataset>.png``).
 ``predict``
     ``tests`` (sample steps), ``systems: {name: null | train step}`` (null = the base model, zero-shot),
-    ``tuned: {system: tune step}`` (the system once more at the threshold that step chose, as ``system@t``),
-    ``constrain: [false, true]``, ``options`` (:class:`iepile.inference.predict.PredictOptions` fields).
+    ``tuned: {system: tune step}`` (the system once more at the threshold that step chose, as ``system@t``;
+    ``keep_greedy: false`` keeps only that one), ``constrain: [false, true]``, ``options`` (:class:`iepile.inference.predict.PredictOptions` fields).
 ``report``
     ``predict`` (a predict step), ``tune`` (a tune step: its table and curves), ``modes`` (eval modes),
     ``published`` (text shown next to the table), ``confusable`` (``{file, sections: {dataset: [task, section]}}``:
@@ -232,8 +232,6 @@ class Runner:
     # -- sample -------------------------------------------------------------------------------------------------------
     def step_sample(self, step: dict, folder: Path) -> dict:
         corpus = self.results[step["corpus"]]
-        max_instructions = scaled(step.get("max_instructions"), self.scale)
-        max_records = scaled(step.get("max_records"), self.scale)
         out_file = folder / "test.json"
         counts = {}
         split = step.get("split", "test")
@@ -243,13 +241,15 @@ class Runner:
             for dataset, path in corpus["splits"][split].items():
                 if step.get("datasets") and dataset not in step["datasets"]:
                     continue
+                max_instructions = scaled(per_dataset(step.get("max_instructions"), dataset), self.scale)
+                max_records = scaled(per_dataset(step.get("max_records"), dataset), self.scale)
                 lines, records = sample_records(Path(path), dataset, self.seed, max_instructions, max_records)
                 out.writelines(lines)
                 counts[dataset] = {"instructions": len(lines), "records": records}
         self.log("   " + ", ".join(f"{d}: {c['instructions']} instructions / {c['records']} records"
                                    for d, c in counts.items()))
-        return {"file": str(out_file), "datasets": counts, "max_instructions": max_instructions,
-                "max_records": max_records, "tasks": corpus["tasks"]}
+        return {"file": str(out_file), "datasets": counts, "max_instructions": step.get("max_instructions"),
+                "max_records": step.get("max_records"), "tasks": corpus["tasks"]}
 
     # -- predict ------------------------------------------------------------------------------------------------------
     def step_predict(self, step: dict, folder: Path) -> dict:
@@ -273,13 +273,15 @@ class Runner:
 
     def _systems(self, step: dict) -> list[tuple[str, Optional[str], Optional[float]]]:
         """(name, train step or None, threshold) per system; ``tuned: {system: tune step}`` adds the system
-        once more with the threshold that tune step chose (``finetuned@0.3``), unless greedy decoding won."""
+        once more with the threshold that tune step chose (``finetuned@0.3``), unless greedy decoding won;
+        ``keep_greedy: false`` then drops its greedy run (half the prediction time on a large sample)."""
         systems = []
         for system, train_step in (step.get("systems") or {"base": None}).items():
-            systems.append((system, train_step, None))
             tune = (step.get("tuned") or {}).get(system)
-            if tune and self.results[tune]["threshold"] is not None:
-                chosen = self.results[tune]["threshold"]
+            chosen = self.results[tune]["threshold"] if tune else None
+            if chosen is None or step.get("keep_greedy", True):
+                systems.append((system, train_step, None))
+            if chosen is not None:
                 systems.append((f"{system}@{chosen:g}", train_step, chosen))
         return systems
 
@@ -367,6 +369,14 @@ class Runner:
 
 def _record_key(record: dict) -> str:
     return str(record.get("record_index", record.get("id")))
+
+
+def per_dataset(cap, dataset: str) -> Optional[int]:
+    """A sample cap is one number for every dataset or a mapping ``{dataset: n, "*": n}`` (``*`` for the rest), so
+    that a dataset asking many instructions a record (DuEE: 16 schema groups) can be sampled smaller."""
+    if isinstance(cap, dict):
+        return cap.get(dataset, cap.get("*"))
+    return cap
 
 
 def sample_records(path: Path, dataset: str, seed: int, max_instructions: Optional[int],
