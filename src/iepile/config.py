@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,15 +21,52 @@ import typer
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", *, flag: Optional[str] = None, short: Optional[str] = None,
-        invert: bool = False, cli: bool = True, resume_check: bool = True, factory: Any = dataclasses.MISSING):
+        invert: bool = False, cli: bool = True, resume_check: bool = True, factory: Any = dataclasses.MISSING,
+        min: Optional[float] = None, max: Optional[float] = None):
     """A config field with its help text. ``flag``: the command-line name when it is not ``--field-name``;
     ``invert``: a boolean flag that sets the field to False (``--quiet`` for ``progress``); ``cli``: False keeps it
-    off the command line; ``resume_check``: False when a different value may resume a run (bookkeeping)."""
+    off the command line; ``resume_check``: False when a different value may resume a run (bookkeeping);
+    ``min``/``max``: the allowed range of a number (checked by :func:`check_ranges`, shown in the help)."""
     metadata = {"help": help, "flag": flag, "short": short, "invert": invert, "cli": cli,
-                "resume_check": resume_check}
+                "resume_check": resume_check, "range": (min, max) if min is not None or max is not None else None}
     if factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+class OptionError(ValueError):
+    """A setting outside its allowed values; ``flag`` names it as the command line spells it."""
+
+    def __init__(self, flag: str, reason: str):
+        self.flag, self.reason = flag, reason
+        super().__init__(f"{flag} {reason}")
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """The command-line name of a field (``--dedup`` for ``--dedup/--no-dedup``)."""
+    return (f.metadata.get("flag") or "--" + f.name.replace("_", "-")).split("/")[0]
+
+
+def _describe_range(low: Optional[float], high: Optional[float]) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def check_ranges(config: Any) -> None:
+    """Every number with a range in its :func:`opt` is a finite number inside it (a plain ``min <= x <= max``
+    lets NaN through: every comparison with NaN is false), else an :class:`OptionError` naming the flag, the range
+    and what the setting means."""
+    for f in dataclasses.fields(config):
+        bounds, value = f.metadata.get("range"), getattr(config, f.name)
+        if bounds is None or value is None:
+            continue
+        low, high = bounds
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or (low is not None and value < low) or (high is not None and value > high):
+            meaning = f.metadata.get("help", "").rstrip(".")
+            raise OptionError(flag_of(f), f"must be {_describe_range(low, high)}, got {value!r}"
+                              + (f" ({meaning})" if meaning else ""))
 
 
 def resume_ignored(cls: type) -> set[str]:
@@ -72,6 +110,8 @@ def typer_command(cls: type, run: Callable[..., None], *, arguments: tuple[str, 
             continue
         kind, choices = _cli_type(hints[f.name])
         help_text = meta.get("help", "") + (f" One of: {', '.join(map(str, choices))}." if choices else "")
+        if meta.get("range"):
+            help_text += f" Allowed: {_describe_range(*meta['range'])}."
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required:
             default = ...
@@ -95,7 +135,12 @@ def typer_command(cls: type, run: Callable[..., None], *, arguments: tuple[str, 
 
     def command(ctx: typer.Context, **values: Any) -> None:
         passed = {name: values.pop(name) for name in (extra or {})}
-        run(build_config(cls, values, values.pop("config"), ctx, fields, hints), **passed)
+        config = build_config(cls, values, values.pop("config"), ctx, fields, hints)
+        try:
+            check_ranges(config)
+        except OptionError as err:  # a usage error (exit code 2) naming the flag, before any work
+            raise typer.BadParameter(err.reason, param_hint=err.flag) from None
+        run(config, **passed)
 
     command.__signature__ = inspect.Signature(
         [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context), *parameters])

@@ -31,6 +31,16 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def require_names(labels: Any, where: str) -> list[str]:
+    """Labels must be non-empty strings: an empty label would be asked in every prompt and taught as a key."""
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise SchemaError(f"{where}: every label must be a string")
+    for position, label in enumerate(labels):
+        if not label.strip():
+            raise SchemaError(f"{where}: label {position + 1} is empty (every label needs a name)")
+    return labels
+
+
 @dataclass
 class Schema:
     """Ordered label sets of one dataset. ``descriptions`` maps a label to its natural-language description."""
@@ -39,6 +49,8 @@ class Schema:
     role_list: list[str] = field(default_factory=list)
     type_role_dict: dict[str, list[str]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    #: the sections of a friendly file (``entities``, ``events``...); None for the 3-line form and inline labels
+    sections: Optional[tuple[str, ...]] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self.type_list = _unique(self.type_list)
@@ -99,12 +111,11 @@ def parse_three_lines(text: str, path: str = "<schema>") -> Schema:
             raise SchemaError(f"{path}:{number}: {name}: expected a JSON {expected.__name__}")
         values.append(value)
     type_list, role_list, type_role_dict = values
-    for name, seq in (("type_list", type_list), ("role_list", role_list)):
-        if not all(isinstance(x, str) for x in seq):
-            raise SchemaError(f"{path}: {name}: every item must be a string")
+    require_names(type_list, f"{path}:1: type_list")
+    require_names(role_list, f"{path}:2: role_list")
+    require_names(list(type_role_dict), f"{path}:3: type_role_dict")
     for key, roles in type_role_dict.items():
-        if not isinstance(roles, list) or not all(isinstance(x, str) for x in roles):
-            raise SchemaError(f"{path}:3: type_role_dict[{key!r}]: expected a list of strings")
+        require_names(roles, f"{path}:3: type_role_dict[{key!r}]")
     return Schema(type_list, role_list, type_role_dict)
 
 
@@ -120,22 +131,21 @@ def _labels_with_descriptions(section: Any, where: str, descriptions: dict[str, 
                 descriptions[label] = value["description"]
     else:
         raise SchemaError(f"{where}: expected a list or a mapping of labels")
-    if not all(isinstance(x, str) for x in labels):
-        raise SchemaError(f"{where}: every label must be a string")
-    return labels
+    return require_names(labels, where)
 
 
 def _roles_of(value: Any, where: str) -> list[str]:
     roles = value.get("roles", []) if isinstance(value, dict) else (value or [])
-    if not isinstance(roles, list) or not all(isinstance(x, str) for x in roles):
-        raise SchemaError(f"{where}: roles must be a list of strings")
-    return roles
+    return require_names(roles, f"{where}: roles")
+
+
+SECTIONS = ("entities", "relations", "spo", "events", "kg")
 
 
 def parse_friendly(doc: Any, path: str = "<schema>") -> Schema:
     if not isinstance(doc, dict):
         raise SchemaError(f"{path}: a schema document must be a mapping")
-    unknown = set(doc) - {"entities", "relations", "spo", "events", "kg", "task", "language"}
+    unknown = set(doc) - {*SECTIONS, "task", "language"}
     if unknown:
         raise SchemaError(f"{path}: unknown section(s) {sorted(unknown)}; "
                           "expected entities, relations, spo, events or kg")
@@ -170,11 +180,12 @@ def parse_friendly(doc: Any, path: str = "<schema>") -> Schema:
         kg = doc["kg"]
         if not isinstance(kg, dict):
             raise SchemaError(f"{path}: kg: expected a mapping entity type → attributes")
+        require_names(list(kg), f"{path}: kg")
         for entity_type, value in kg.items():
             attributes = _roles_of(value, f"{path}: kg.{entity_type}")
             type_role_dict[entity_type] = attributes
             role_list += attributes
-    return Schema(type_list, role_list, type_role_dict, descriptions)
+    return Schema(type_list, role_list, type_role_dict, descriptions, tuple(k for k in doc if k in SECTIONS))
 
 
 def load_schema(path: Optional[str | Path]) -> Schema:
@@ -184,14 +195,34 @@ def load_schema(path: Optional[str | Path]) -> Schema:
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: schema file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SchemaError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
     if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        return parse_friendly(yaml.safe_load(text), str(path))
+        return parse_friendly(load_yaml(text, str(path)), str(path))
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as err:
+        if text.lstrip().startswith("{"):  # one JSON document (the friendly form) with a syntax error
+            raise SchemaError(f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno})") from None
         return parse_three_lines(text, str(path))  # three JSON values, one per line
     return parse_friendly(doc, str(path))
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """A YAML (or JSON) document, or a :class:`SchemaError` naming ``where`` and the line of a syntax error
+    instead of a parser traceback."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{where}:{mark.line + 1}" if mark is not None else where
+        problem = getattr(err, "problem", None) or str(err)
+        context, started = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and started is not None:
+            problem = f"{context} started on line {started.line + 1}: {problem}"
+        raise SchemaError(f"{where}: malformed YAML ({problem})") from None
 

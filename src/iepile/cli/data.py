@@ -36,14 +36,21 @@ def _fail(err: Exception) -> None:
 
 
 def _label_map(value: Optional[str]) -> dict:
-    """A label map given inline as JSON or as a JSON/YAML file."""
+    """A label map given inline as JSON or as a JSON/YAML file; a syntax error or a value that is not a label is an
+    error naming the option (and the file)."""
+    from iepile.data.formats import check_label_map
+
     if not value:
         return {}
     if value.lstrip().startswith("{"):
-        return json.loads(value)
-    import yaml
+        try:
+            return check_label_map(json.loads(value))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--label-map: malformed JSON ({err.msg} at column {err.colno})") from None
+    from iepile.schema import load_yaml
 
-    return yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
+    loaded = load_yaml(Path(value).read_text(encoding="utf-8"), f"--label-map {value}")
+    return check_label_map(loaded or {}, f"--label-map {value}")
 
 
 def run_import(opts, *, src: str, out: str, fmt: str, schema_out: Optional[str], label_map: Optional[str]) -> None:

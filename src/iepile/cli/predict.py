@@ -68,7 +68,7 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
         from iepile.inference.exports import check_export, export, model_version
 
         check_export(fmt, task, output)  # before the model runs
-        labels = json.loads(schema)
+        labels = _schema_labels(schema)
         texts = list(text or []) + (_read_texts(file) if file else [])
         if not texts:
             raise ValueError("give --text or --file")
@@ -83,26 +83,44 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
         sys.stdout.write(written)
 
 
-def _read_texts(path: str) -> list[str]:
-    """Plain lines are texts; a line that is a JSON object gives its ``text`` field."""
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
-    texts = []
+def _schema_labels(schema: str):
     try:
-        for line in handle:
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if line.lstrip().startswith("{"):
-                try:
-                    texts.append(json.loads(line)["text"])
-                    continue
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    pass
-            texts.append(line)
+        return json.loads(schema)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--schema: malformed JSON ({err.msg} at column {err.colno}), e.g. '[\"person\"]'") from None
+
+
+def _read_texts(path: str) -> list[str]:
+    """Plain lines are texts; a line that opens with ``{`` is a JSON object whose ``text`` field is the text. A bad
+    line (not UTF-8, malformed JSON, no string ``text``) is an error naming the file and line, never a text."""
+    handle = sys.stdin.buffer if path == "-" else open(path, "rb")
+    try:
+        return [text for number, raw in enumerate(handle, start=1)
+                if (text := _text_of_line(raw, path, number)) is not None]
     finally:
         if path != "-":
             handle.close()
-    return texts
+
+
+def _text_of_line(raw: bytes, path: str, number: int) -> Optional[str]:
+    try:
+        line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}:{number}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    if not line.strip():
+        return None
+    if not line.lstrip().startswith("{"):
+        return line
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{number}: malformed JSON ({err.msg} at column {err.colno}); a line opening "
+                         "with { is read as a JSON object with a \"text\" field") from None
+    text = obj.get("text") if isinstance(obj, dict) else None
+    if not isinstance(text, str):
+        found = "no text field" if not isinstance(obj, dict) or "text" not in obj else type(text).__name__
+        raise ValueError(f"{path}:{number}: text: expected a string, got {found}")
+    return text
 
 
 def warn_if_untrained(model: Optional[str], adapter: Optional[str], console) -> None:

@@ -20,12 +20,12 @@ from typing import Any, Iterable, Iterator, Optional
 
 import orjson
 
-from iepile.config import opt
+from iepile.config import check_ranges, opt
 from iepile.convert.report import Stats, manifest_of, warnings_for, write_sidecars
 from iepile.convert.sampling import LazyRandom, SamplingOptions, chunk, load_hard_negatives
 from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output
 from iepile.instructions import LANGUAGES, escaped_head, escaped_tail
-from iepile.records import Line, RecordError, decode_block, decode_record
+from iepile.records import Line, RecordError, decode_record
 from iepile.schema import Schema, load_schema
 from iepile.tasks import get_task
 from iepile.tasks.base import Context, Task, item_label
@@ -62,19 +62,20 @@ class ConvertOptions:
     split_num: Optional[int] = opt(None, "Schema items per instruction (-1: all). Default per task: NER 6, KG 1, "
                                    "others 4.")
     neg_ratio: float = opt(1.0, "Bernoulli rate of negative schema items (1 = all, 0 = none, <0 = all without "
-                           "sampling).")
-    max_neg_per_pos: Optional[int] = opt(None, "At most K negative schema items per positive one.")
+                           "sampling).", max=1)
+    max_neg_per_pos: Optional[int] = opt(None, "At most K negative schema items per positive one.", min=0)
     random_sort: bool = opt(False, "Shuffle schema order (train) instead of sorting.")
     hard_negatives: Optional[str] = opt(None, "Hard-negative dictionary (flat, or nested task → dataset → "
                                         "dictionary).")
     hard_negative_dataset: Optional[str] = opt(None, "Section of a nested hard-negative dictionary.")
     seed: int = opt(42, "Seed of every random choice (each record draws from its own seeded generator).")
-    workers: int = opt(1, "Worker processes (output is identical for any N).", short="-j")
+    workers: int = opt(1, "Worker processes (output is identical for any N).", short="-j", min=1)
     on_error: str = opt("fail", "fail: stop at the first bad record; skip: write it to <output>.rejects.jsonl and "
                         "go on.")
     progress: bool = opt(True, "No progress bar.", flag="--quiet", invert=True)
 
     def validate(self) -> None:
+        check_ranges(self)
         get_task(self.task)
         if self.language not in LANGUAGES:
             raise ValueError(f"--language must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
@@ -84,10 +85,6 @@ class ConvertOptions:
             raise ValueError(f"--on-error must be fail or skip, got {self.on_error!r}")
         if self.split_num is not None and self.split_num != -1 and self.split_num < 1:
             raise ValueError(f"--split-num must be a positive integer or -1, got {self.split_num}")
-        if self.max_neg_per_pos is not None and self.max_neg_per_pos < 0:
-            raise ValueError("--max-neg-per-pos must be at least 0")
-        if self.workers < 1:
-            raise ValueError("--workers must be at least 1")
 
 
 @dataclass
@@ -117,14 +114,11 @@ class Converter:
         out: list[str] = []
         rejects: list[dict] = []
         stats = Stats()
-        rows = batch.rows()
-        records = decode_block(rows, self.task.record_type)  # one call for the block; None if a row is bad
-        for offset, row in enumerate(rows):
+        for offset, row in enumerate(batch.rows()):
             index = batch.first_index + offset
             stats.records_in += 1
             try:
-                record = records[offset] if records else decode_record(Line(index, index + 1, row),
-                                                                        self.task.record_type, self.path)
+                record = decode_record(Line(index, index + 1, row), self.task.record_type, self.path)
                 produced = self.convert_record(record, index, row, stats)
             except RecordError as err:
                 err.path, err.line = self.path, index + 1
@@ -302,6 +296,8 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: Conver
     src, dst = str(src), str(dst)
     refuse_input_as_output(dst, src, options.schema_path, options.hard_negatives)
     schema = load_schema(options.schema_path)
+    if options.schema_path:
+        get_task(options.task).require_schema(schema, options.schema_path)
     converter = Converter(options, schema, src, options.source or default_source(src))
     stats, rejects = Stats(), []
     hasher = hashlib.sha256()

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator, Optional
 
-from iepile.config import opt
+from iepile.config import check_ranges, opt
 from iepile.records import RecordError, dumps
 from iepile.fileio import atomic_output, refuse_input_as_output
 from iepile.text import has_cjk
@@ -40,10 +40,10 @@ class CleanOptions:
     """Every setting of ``iepile clean`` (the command is built from these fields) and of a manifest's ``clean``."""
 
     non_letter_ratio: float = opt(0.8, "non_letter rule: drop a record when more than this share of its visible "
-                                  "characters are not letters (CJK characters are letters).")
-    min_length: int = opt(5, "too_short rule: drop a record with fewer characters and no labels.")
+                                  "characters are not letters (CJK characters are letters).", min=0, max=1)
+    min_length: int = opt(5, "too_short rule: drop a record with fewer characters and no labels.", min=0)
     stopword_ratio: float = opt(0.8, "stopwords rule: drop a record whose words are more than this share "
-                                "stopwords.")
+                                "stopwords.", min=0, max=1)
     rules: list[str] = opt(help="Comma-separated rules to apply: non_letter, too_short, stopwords.",
                            factory=lambda: ["non_letter", "too_short", "stopwords"])
     dedup: bool = opt(True, "Exact de-duplication by text.", flag="--dedup/--no-dedup")
@@ -54,6 +54,9 @@ class CleanOptions:
     seed: int = opt(42, "Seed of the near-duplicate hashing.")
 
     def validate(self) -> None:
+        check_ranges(self)
+        if self.on_error not in ("fail", "skip"):
+            raise ValueError(f"--on-error must be fail or skip, got {self.on_error!r}")
         if self.on_conflict not in CONFLICT_MODES:
             raise ValueError(f"on_conflict must be one of {', '.join(CONFLICT_MODES)}")
         unknown = set(self.rules) - {"non_letter", "too_short", "stopwords"}

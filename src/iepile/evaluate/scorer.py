@@ -15,7 +15,7 @@ from typing import Any, Iterable, Optional
 
 import orjson
 
-from iepile.config import opt
+from iepile.config import check_ranges, opt
 from iepile.evaluate.errors import KINDS, classify
 from iepile.instructions import read_instruction
 from iepile.evaluate.matching import Mode, drop_off_schema, get_mode, match, normalize_text, normalize_value
@@ -46,11 +46,15 @@ class EvalOptions:
                                   "counted).")
     repair: Optional[bool] = opt(None, "Lenient parsing (code fences, text around the JSON, json-repair). Default: "
                                  "off in iepile mode, on otherwise.", flag="--repair/--no-repair")
-    bootstrap: int = opt(0, "Resamples for 95% confidence intervals (e.g. 1000).")
+    bootstrap: int = opt(0, "Resamples for 95% confidence intervals (e.g. 1000; 0 = none).", min=0)
     seed: int = opt(0, "Seed of the bootstrap.")
-    examples: int = opt(5, "Examples kept per task, level and error kind (JSON and report).")
+    examples: int = opt(5, "Examples kept per task, level and error kind (JSON and report).", min=0)
     reference_gold: bool = opt(False, "Build gold tuples exactly like the reference (keeps its EE/EEA gold bugs: "
                                "empty triggers and arguments, duplicate arguments, argument-less EEA events).")
+
+    def validate(self) -> None:
+        check_ranges(self)
+        self.resolved_mode()
 
     def resolved_mode(self) -> Mode:
         return get_mode(self.mode)
@@ -101,6 +105,7 @@ class Evaluator:
     def __init__(self, options: EvalOptions, streaming: bool = False):
         """``streaming``: score each record as soon as the next record starts (files written by convert/predict keep
         a record's lines together); raises :class:`NotContiguous` if a scored record shows up again."""
+        options.validate()
         self.options = options
         self.streaming = streaming
         self.current: Optional[tuple] = None

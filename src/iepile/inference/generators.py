@@ -10,11 +10,14 @@ decision processor (:mod:`iepile.inference.threshold`).
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from iepile.config import opt
+from iepile.config import check_ranges, opt
+
+_DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:[0-9]+)?)$")  # what torch.device accepts that iepile can run on
 
 
 @dataclass
@@ -26,8 +29,8 @@ class GenerationOptions:
     adapter: Optional[str] = opt(None, "LoRA adapter folder from `iepile train`.")
     template: Optional[str] = opt(None, "Prompt template (default: the one the adapter or model was trained with, "
                                   "else the tokenizer's chat template).")
-    batch_size: int = opt(8, "Prompts generated together.", short="-b")
-    max_new_tokens: int = opt(256, "Answer length limit in tokens.")
+    batch_size: int = opt(8, "Prompts generated together.", short="-b", min=1)
+    max_new_tokens: int = opt(256, "Answer length limit in tokens.", min=1)
     constrain: bool = opt(False, "Constrained decoding: exactly the asked keys, values of the task's shape, strings "
                           "copied from the input.")
     threshold: Optional[float] = opt(None, "Open a list (or add another item) when the model gives that side at "
@@ -39,12 +42,11 @@ class GenerationOptions:
     def validate(self) -> None:
         from iepile.inference.threshold import check_threshold
 
+        check_ranges(self)
         if self.backend not in ("transformers", "vllm"):
             raise ValueError(f"--backend must be transformers or vllm, got {self.backend!r}")
-        if self.batch_size < 1:
-            raise ValueError("--batch-size must be at least 1")
-        if self.max_new_tokens < 1:
-            raise ValueError("--max-new-tokens must be at least 1")
+        if self.device is not None and not _DEVICE.match(self.device):
+            raise ValueError(f"--device must be cpu, cuda, cuda:N, mps or xpu[:N], got {self.device!r}")
         self.threshold = check_threshold(self.threshold)
 
     def generator_settings(self) -> dict:

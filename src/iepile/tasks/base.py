@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Iterable, Optional
 
 from iepile.records import RecordError, find_span
 from iepile.convert.sampling import SamplingOptions, SamplingStats, choose_labels, order
-from iepile.schema import Schema, SchemaError, join_spo, spo_item_label
+from iepile.schema import Schema, SchemaError, join_spo, require_names, spo_item_label
 from iepile.tasks.scoring import NAN
 
 
@@ -106,6 +106,23 @@ class Task:
     #: whether ``test_items`` looks at the record (EEA asks about the record's own triggers) or only at the schema
     test_items_use_record: ClassVar[bool] = False
 
+    #: the section of a friendly schema file that holds this task's labels
+    schema_section: ClassVar[str]
+
+    def require_schema(self, schema: Schema, path: str) -> None:
+        """A schema file without this task's labels (say only another task's section) would give 0 test
+        instructions, or training instructions asking only each record's own labels with none checked: refused."""
+        if schema.sections is not None and self.schema_section not in schema.sections:
+            held = ", ".join(schema.sections) or "no section"
+            raise SchemaError(f"{path}: no '{self.schema_section}' section, which {self.name} needs (the file has "
+                              f"{held})")
+        try:
+            labels = self.all_labels(schema)
+        except SchemaError as err:
+            raise SchemaError(f"{path}: {err}") from None
+        if not labels:
+            raise SchemaError(f"{path}: the schema holds no {self.name} labels")
+
     def schema_from_labels(self, labels: Any) -> Schema:
         """A schema given inline: a list of labels (flat tasks) or a mapping type → roles/attributes."""
         raise NotImplementedError
@@ -180,9 +197,9 @@ class FlatLabelTask(Task):
         return tuple(self.positives(record)) if options.draws_nothing else None
 
     def schema_from_labels(self, labels: Any) -> Schema:
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        if not isinstance(labels, list):
             raise SchemaError(f"a {self.name} schema is a list of label strings")
-        return self.flat_schema(labels)
+        return self.flat_schema(require_names(labels, f"{self.name} schema"))
 
     def flat_schema(self, labels: list[str]) -> Schema:
         return Schema(type_list=labels)
@@ -215,13 +232,18 @@ def one_or_many(values: list[str]) -> str | list[str]:
 
 def span_ok(text: str, value: str, start: Optional[int], end: Optional[int]) -> bool:
     """The fast test behind :func:`require_in_text` (called only when this says no, to build the message)."""
+    if not value.strip():
+        return False
     if start is None and end is None:
         return value in text
     return start is not None and end is not None and 0 <= start <= end <= len(text) and text[start:end] == value
 
 
 def require_in_text(text: str, value: str, start: Optional[int], end: Optional[int], field: str) -> None:
-    """An annotated string must occur in the text, at its offsets when offsets are given."""
+    """An annotated string must occur in the text, at its offsets when offsets are given. An empty string "occurs"
+    everywhere, and would become the target ``{"person": [""]}``: refused."""
+    if not value.strip():
+        raise RecordError("empty string (an annotation needs the text it marks)", field=field)
     if start is not None or end is not None:
         if start is None or end is None or not 0 <= start <= end <= len(text):
             raise RecordError(f"offsets [{start}, {end}) are not a valid span of the text", field=field)
@@ -232,6 +254,10 @@ def require_in_text(text: str, value: str, start: Optional[int], end: Optional[i
 
 
 def require_label(label: str, known: set[str], field: str, what: str) -> None:
+    """A label must be named, and be in the schema file when there is one (an empty label would be asked in every
+    prompt)."""
+    if not label.strip():
+        raise RecordError(f"empty {what}", field=field)
     if known and label not in known:
         raise RecordError(f"{what} {label!r} is not in the schema file", field=field)
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from iepile.convert.sampling import binomial, choose_labels, order
-from iepile.schema import Schema
+from iepile.schema import Schema, SchemaError
 from iepile.tasks.base import Context
 from iepile.tasks.events import EventTask
 from iepile.tasks.scoring import dict_items, list_of
@@ -54,6 +54,14 @@ class EE(EventTask):
     def items_key(self, record, options):
         # without sampling every type is asked with all its roles, whatever the record holds
         return tuple(self.positives(record)) if options.draws_nothing else None
+
+    def schema_from_labels(self, labels):
+        """EE asks for arguments, so its schema names the roles of each event type; a bare list of types (EET's
+        schema) would ask for triggers and no argument at all."""
+        if not isinstance(labels, dict):
+            raise SchemaError('an EE schema maps each event type to its roles, e.g. {"Attack": ["attacker", '
+                              '"target"]}; a list of event types is the schema of EET (triggers only)')
+        return super().schema_from_labels(labels)
 
     def test_items(self, record, schema: Schema) -> list[dict]:
         return [{"event_type": t, "trigger": True, "arguments": sorted(schema.type_role_dict.get(t, []))}

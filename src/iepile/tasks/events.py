@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from iepile.records import EventRecord
-from iepile.schema import Schema
+from iepile.records import EventRecord, RecordError
+from iepile.schema import Schema, SchemaError, require_names
 from iepile.tasks.base import Task, by_position, one_or_many, position_of, require_in_text, require_label, unique
 from iepile.tasks.scoring import NAN, dict_items, strings, unique_tuples
 
 
 class EventTask(Task):
+    schema_section = "events"
     annotation_key = "event"
     record_type = EventRecord
     default_split_num = 4
@@ -29,6 +30,8 @@ class EventTask(Task):
             for j, arg in enumerate(event.arguments):
                 if arg.argument:
                     require_in_text(record.text, arg.argument, arg.start, arg.end, f"$.event[{i}].arguments[{j}].argument")
+                    if not arg.role.strip():
+                        raise RecordError("empty role", field=f"$.event[{i}].arguments[{j}].role")
                 if schema.type_role_dict:
                     require_label(arg.role, roles or {""}, f"$.event[{i}].arguments[{j}].role",
                                   f"role of {event.event_type}")
@@ -64,9 +67,14 @@ class EventTask(Task):
                 for role in roles}
 
     def schema_from_labels(self, labels):
+        """Event types (a list) or event types with their roles (a mapping), every name non-empty."""
+        where = f"{self.name} schema"
         if isinstance(labels, dict):
-            return Schema(type_list=list(labels), type_role_dict={t: list(r or []) for t, r in labels.items()})
-        return Schema(type_list=list(labels), type_role_dict={t: [] for t in labels})
+            roles = {t: require_names(r or [], f"{where}: {t}") for t, r in labels.items()}
+            return Schema(type_list=require_names(list(labels), where), type_role_dict=roles)
+        if not isinstance(labels, list):
+            raise SchemaError(f"{where}: expected a list of event types or a mapping event type → roles")
+        return Schema(type_list=require_names(labels, where), type_role_dict={t: [] for t in labels})
 
     # -- evaluation helpers shared by EE, EET and EEA ------------------------------------------------------------
     def asked_roles(self, groups) -> dict[str, set[str]]:

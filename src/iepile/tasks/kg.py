@@ -40,6 +40,7 @@ class KG(Task):
         current = answer.get(key) if isinstance(answer.get(key), dict) else {}
         current.update(value)
         answer[key] = current
+    schema_section = "kg"
     annotation_key = "relation"
     record_type = RelationRecord
     default_split_num = 1

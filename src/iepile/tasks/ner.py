@@ -17,6 +17,7 @@ class NER(FlatLabelTask):
                 ' from the input. Return an empty list if the entity type does not exist. Please respond in the format'
                 ' of a JSON string.'),
     }
+    schema_section = "entities"
     annotation_key = "entity"
     record_type = NERRecord
     default_split_num = 6

@@ -20,6 +20,7 @@ class RE(FlatLabelTask):
                 ' definition from the input. Return an empty list for relationships that do not exist. Please respond'
                 ' in the format of a JSON string.'),
     }
+    schema_section = "relations"
     annotation_key = "relation"
     record_type = RelationRecord
     default_split_num = 4

@@ -15,6 +15,7 @@ from iepile.tasks.scoring import dict_items, unique_tuples
 
 class SPO(RE):
     name = "SPO"
+    schema_section = "spo"
 
     def answer_key(self, item: dict) -> str:
         """Answers are keyed by predicate (several subject/object type pairs may share one)."""
@@ -38,7 +39,7 @@ class SPO(RE):
     def check(self, record, schema: Schema) -> None:
         for i, rel in enumerate(self.annotations(record)):
             for key in ("head_type", "tail_type"):
-                if getattr(rel, key) is None:
+                if not (getattr(rel, key) or "").strip():
                     raise RecordError("an SPO relation needs head_type and tail_type", field=f"$.relation[{i}].{key}")
         super().check(record, schema)
 

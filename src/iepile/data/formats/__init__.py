@@ -77,6 +77,19 @@ def read_records(path: str | Path, fmt: str, opts: ReadOptions, stats: ReadStats
 # Label maps and schema collection
 
 
+def check_label_map(mapping: object, where: str = "--label-map") -> dict[str, str]:
+    """A label map renames labels to labels: a value that is not a non-empty string (``{"person": 5}``) would be
+    written as a label of another type, or an empty one."""
+    if not isinstance(mapping, dict):
+        raise FormatError(f"{where}: expected a JSON/YAML mapping of labels to new labels, got "
+                          f"{type(mapping).__name__}")
+    for old, new in mapping.items():
+        if not isinstance(old, str) or not isinstance(new, str) or not new.strip():
+            raise FormatError(f"{where}: {old!r} maps to {new!r}; labels map to non-empty label strings, e.g. "
+                              '\'{"PER.NAM": "person"}\'')
+    return mapping
+
+
 def map_labels(rec: dict, mapping: dict[str, str]) -> dict:
     """Rename types, relations, event types and roles (``{"PER.NAM": "person"}``); unmapped labels stay."""
     if not mapping:

@@ -131,6 +131,30 @@ def iter_text_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r\n")
 
 
+_JSON_START = re.compile(r'^[\[{]\s*(["\[{]|$)')  # a lone bracket, or an object or array opening on a key/value
+
+
+def refuse_json(path: Path, expected: str) -> None:
+    """A JSON file given to a text-format reader would be read as tokens and tags (a type ``5905}]``): refused at its
+    first line, whatever ``--on-error`` says, since no line of it is a record of that format."""
+    for number, line in iter_text_lines(path):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if _JSON_START.match(stripped) or (stripped[0] in "{[" and _is_json(stripped)):
+            raise RecordError(f"this is JSON, not {expected}; give the format of this file with --format",
+                              path=str(path), line=number)
+        return
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def json_records(path: Path, stats: "ReadStats", build) -> Iterator[dict]:
     """The records of every JSON item of a file: ``build(obj, line)`` returns the item's records; an item that raises
     :class:`RecordError` is rejected through ``stats`` (an error, or counted with ``--on-error skip``)."""

@@ -13,17 +13,20 @@ import re
 from pathlib import Path
 from typing import Iterator, Optional
 
-from iepile.data.formats.base import ReadOptions, ReadStats, entity, iter_text_lines, join_tokens, record, where
+from iepile.data.formats.base import (ReadOptions, ReadStats, entity, iter_text_lines, join_tokens, record,
+                                      refuse_json, where)
 from iepile.records import RecordError
 
 TASKS = ("NER",)
 _TAG = re.compile(r"^([BIMESLU])[-_](.+)$")
+_PREFIXED = re.compile(r"^([A-Za-z])[-_](.*)$", re.S)
 _PREFIX = {"B": "B", "I": "I", "M": "I", "E": "E", "L": "E", "S": "S", "U": "S"}
 _DIGIT_TOKEN = re.compile(r"^.[0-9]$", re.S)
 _ANY_DIGIT_TOKEN = re.compile(r"^.+[0-9]$", re.S)
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
+    refuse_json(path, "CoNLL (one token and its tag per line)")
     strip_digit = _uses_char_digit(path) if opts.char_digit == "auto" else opts.char_digit == "yes"
     if strip_digit:
         stats.note("tokens carry a word-position digit (Weibo style); digit removed", str(path))
@@ -80,6 +83,10 @@ def _sentences(path: Path, stats: ReadStats) -> Iterator[tuple[int, list[tuple[i
         if len(parts) < 2 or not parts[-1].strip():
             bad = bad or RecordError("expected a token and a tag column", path=str(path), line=number, raw=line)
             continue
+        problem = _tag_problem(parts[-1].strip())
+        if problem:
+            bad = bad or RecordError(problem, path=str(path), line=number, field="tag", raw=line)
+            continue
         rows.append((number, parts[0], parts[-1].strip()))
     if bad:
         stats.reject(bad)
@@ -94,6 +101,19 @@ def _token(token: str, strip_digit: bool, path: Path, number: int) -> str:
         raise RecordError(f"expected a character followed by a position digit, got {token!r}", path=str(path),
                           line=number)
     return token[:-1]
+
+
+def _tag_problem(tag: str) -> Optional[str]:
+    """Why a tag cannot be read, or None. A one-letter prefix other than B/I/M/E/S/L/U (``X-foo``) or a prefix
+    without a type (``B-``) is a broken tag, not an entity type of the IO scheme."""
+    match = _PREFIXED.match(tag)
+    if match is None:
+        return None
+    if match.group(1) not in _PREFIX:
+        return f"tag {tag!r}: unknown prefix {match.group(1)!r} (expected B, I, M, E, S, L or U, or the tag O)"
+    if not match.group(2).strip():
+        return f"tag {tag!r} has no entity type after its prefix"
+    return None
 
 
 def _split_tag(tag: str) -> tuple[str, Optional[str]]:

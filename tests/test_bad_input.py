@@ -1,0 +1,268 @@
+"""Bad input ends as a clear error naming file, line and field, or as a correct result: nothing silently lost or
+invented (issue 17). One small fixture per case, written by the test; each case runs the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from iepile.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+RUNNER = CliRunner()
+
+
+def invoke(*args: str):
+    result = RUNNER.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output and not (result.exception and not isinstance(result.exception,
+                                                                                         SystemExit)), result.output
+    return result
+
+
+def one_line(result) -> str:
+    """The output with rich's line wrapping undone (a message is checked as one string)."""
+    return " ".join(result.output.split())
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def jsonl(*objects) -> str:
+    return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects)
+
+
+NER_SCHEMA = EXAMPLES / "en" / "NER" / "schema.json"
+
+
+def convert(src: Path, *options: str, schema: Path = NER_SCHEMA, task: str = "NER"):
+    return invoke("convert", src, src.with_name("out.json"), "--task", task, "--language", "en", "--schema", schema,
+                  "--quiet", *options)
+
+
+# -- 1. the convert line decoder -------------------------------------------------------------------------------------
+
+SPLIT_AND_DOUBLE = (
+    '{"text": "Alice met Bob.", "entity": [{"entity": "Alice", "entity_type": "person"}\n'  # line 1: cut short
+    '{"entity": "Bob", "entity_type": "person"}]}\n'                                        # line 2: its rest
+    '{"text": "Carol ran.", "entity": []}, {"text": "Dan ran.", "entity": []}\n'            # line 3: two records
+    '{"text": "Eve ran.", "entity": [{"entity": "Eve", "entity_type": "person"}]}\n')       # line 4: good
+
+
+def test_a_split_record_and_a_double_line_do_not_cancel_out(tmp_path):
+    src = write(tmp_path / "in.json", SPLIT_AND_DOUBLE)
+    result = convert(src)
+    assert result.exit_code == 1
+    assert f"{src}:1: malformed JSON" in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_under_skip_each_bad_line_is_rejected_on_its_own(tmp_path):
+    src = write(tmp_path / "in.json", SPLIT_AND_DOUBLE)
+    result = convert(src, "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    rejects = [json.loads(line) for line in (tmp_path / "out.json.rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [1, 2, 3]
+    assert "trailing characters" in rejects[2]["reason"]
+    stats = json.loads((tmp_path / "out.json.manifest.json").read_text())["statistics"]
+    assert (stats["records_in"], stats["converted"], stats["rejected"]) == (4, 1, 3)
+    outputs = [json.loads(json.loads(line)["output"]) for line in (tmp_path / "out.json").read_text().splitlines()]
+    assert [o["person"] for o in outputs if "person" in o] == [["Eve"]]
+
+
+def test_under_skip_the_test_split_skips_bad_lines_too(tmp_path):
+    src = write(tmp_path / "in.json", SPLIT_AND_DOUBLE)
+    result = convert(src, "--on-error", "skip", "--split", "test")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "out.json").read_text().splitlines()]
+    assert {line["record_index"] for line in lines} == {3}
+
+
+# -- 2. empty strings and labels -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("item, field", [
+    ({"entity": "", "entity_type": "person"}, "$.entity[0].entity"),
+    ({"entity": " ", "entity_type": "person"}, "$.entity[0].entity"),
+    ({"entity": "Eve", "entity_type": ""}, "$.entity[0].entity_type"),
+])
+def test_an_empty_entity_or_type_is_an_error_naming_the_field(tmp_path, item, field):
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": []},
+                                            {"text": "Eve ran.", "entity": [item]}))
+    for schema in (NER_SCHEMA, write(tmp_path / "schema.json", '["person", "location"]\n[]\n{}\n')):
+        result = convert(src, schema=schema)
+        assert result.exit_code == 1
+        assert f"{src}:2: {field}: empty" in one_line(result)
+
+
+def test_an_empty_entity_under_skip_is_counted_never_a_target(tmp_path):
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": [{"entity": "", "entity_type": "person"}]},
+                                            {"text": "Eve ran.", "entity": [{"entity": "Eve",
+                                                                             "entity_type": "person"}]}))
+    assert convert(src, "--on-error", "skip").exit_code == 0
+    out = (tmp_path / "out.json").read_text(encoding="utf-8")
+    assert '\\"\\"' not in out  # no empty string anywhere in the targets
+    rejects = (tmp_path / "out.json.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(r)["field"] for r in rejects] == ["$.entity[0].entity"]
+
+
+def test_empty_relation_parts_are_errors(tmp_path):
+    src = write(tmp_path / "in.json", jsonl({"text": "Alice was born in Paris.",
+                                             "relation": [{"head": "Alice", "relation": "", "tail": "Paris"}]}))
+    result = convert(src, schema=EXAMPLES / "en" / "RE" / "schema.json", task="RE")
+    assert result.exit_code == 1 and f"{src}:1: $.relation[0].relation: empty relation" in one_line(result)
+
+
+@pytest.mark.parametrize("schema_text, where", [
+    ('["person", ""]\n[]\n{}\n', ":1: type_list: label 2 is empty"),
+    ("entities: {person: null, '': null}\n", ": entities: label 2 is empty"),
+])
+def test_an_empty_label_in_a_schema_file_is_refused(tmp_path, schema_text, where):
+    schema = write(tmp_path / ("schema.yaml" if "entities" in schema_text else "schema.json"), schema_text)
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": []}))
+    result = convert(src, schema=schema)
+    assert result.exit_code == 1 and f"{schema}{where}" in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
+# -- 3. readers and schema files -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tag, reason", [("X-foo", "unknown prefix 'X'"), ("B-", "has no entity type")])
+def test_a_broken_conll_tag_is_an_error_with_its_line(tmp_path, tag, reason):
+    src = write(tmp_path / "in.conll", f"Alice B-PER\nworks O\n\nBob {tag}\nruns O\n\n")
+    result = invoke("import", src, tmp_path / "out.json", "--format", "conll")
+    assert result.exit_code == 1
+    assert f"{src}:4: tag: tag '{tag}'" in one_line(result) and reason in one_line(result)
+    skipped = invoke("import", src, tmp_path / "out.json", "--format", "conll", "--on-error", "skip")
+    assert skipped.exit_code == 0
+    records = [json.loads(line) for line in (tmp_path / "out.json").read_text().splitlines()]
+    assert [[e["entity_type"] for e in r["entity"]] for r in records] == [["PER"]]
+
+
+def test_a_json_file_read_as_conll_is_refused(tmp_path):
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": [{"entity": "Eve", "entity_type": 5905}]}))
+    for on_error in ("fail", "skip"):
+        result = invoke("import", src, tmp_path / "out.json", "--format", "conll", "--on-error", on_error)
+        assert result.exit_code == 1
+        assert f"{src}:1: this is JSON, not CoNLL" in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_conll_tokens_that_are_brackets_are_still_read(tmp_path):
+    src = write(tmp_path / "in.conll", "[ O\nAlice B-PER\n] O\n\n")
+    assert invoke("import", src, tmp_path / "out.json", "--format", "conll").exit_code == 0
+    assert json.loads((tmp_path / "out.json").read_text())["entity"][0]["entity"] == "Alice"
+
+
+@pytest.mark.parametrize("name, text, where", [
+    ("schema.yaml", "entities:\n  person: \"a human\n  location: null\n", ":4: malformed YAML"),
+    ("schema.yaml", "entities: [person\n", ":2: malformed YAML"),
+    ("schema.json", '{\n  "entities": ["person",\n  "location" "date"]\n}\n', ":3: malformed JSON"),
+])
+def test_a_schema_file_with_a_syntax_error_names_file_and_line(tmp_path, name, text, where):
+    schema = write(tmp_path / name, text)
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": []}))
+    result = convert(src, schema=schema)
+    assert result.exit_code == 1 and f"{schema}{where}" in one_line(result)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_a_schema_with_only_another_tasks_section_is_an_error(tmp_path, split):
+    schema = write(tmp_path / "schema.yaml", "relations: [born in]\n")
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": [{"entity": "Eve", "entity_type": "person"}]}))
+    result = convert(src, "--split", split, schema=schema)
+    assert result.exit_code == 1
+    assert f"{schema}: no 'entities' section, which NER needs (the file has relations)" in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_a_three_line_schema_without_the_tasks_labels_is_an_error(tmp_path):
+    schema = write(tmp_path / "schema.json", '["person"]\n[]\n{}\n')
+    src = write(tmp_path / "in.json", jsonl({"text": "Alice was born in Paris.",
+                                             "relation": [{"head": "Alice", "relation": "born in", "tail": "Paris"}]}))
+    result = convert(src, "--split", "test", schema=schema, task="RE")
+    assert result.exit_code == 1 and f"{schema}: the schema holds no RE labels" in one_line(result)
+
+
+# -- 4. --label-map --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, message", [
+    ('{"PER": 5}', "--label-map: 'PER' maps to 5"),
+    ('{"PER": ""}', "--label-map: 'PER' maps to ''"),
+    ('{"PER": "person"', "--label-map: malformed JSON"),
+])
+def test_a_bad_label_map_names_the_option(tmp_path, value, message):
+    src = write(tmp_path / "in.conll", "Alice B-PER\n\n")
+    result = invoke("import", src, tmp_path / "out.json", "--format", "conll", "--label-map", value)
+    assert result.exit_code == 1 and message in one_line(result)
+
+
+def test_a_label_map_file_with_a_yaml_error_names_file_and_line(tmp_path):
+    src = write(tmp_path / "in.conll", "Alice B-PER\n\n")
+    mapping = write(tmp_path / "map.yaml", "PER: person\nLOC: [location\n")
+    result = invoke("import", src, tmp_path / "out.json", "--format", "conll", "--label-map", mapping)
+    assert result.exit_code == 1 and f"--label-map {mapping}:3: malformed YAML" in one_line(result)
+
+
+# -- 5. extract --file and its schema (errors raised before any model is loaded) -----------------------------------
+
+@pytest.mark.parametrize("content, message", [
+    ('Alice works.\n{"text": "Bob runs.",\n', ":2: malformed JSON"),
+    ('Alice works.\n{"text": 5}\n', ":2: text: expected a string, got int"),
+    ('{"body": "Alice"}\n', ":1: text: expected a string, got no text field"),
+    (b"Alice works.\nBob \xff runs.\n", ":2: not valid UTF-8"),
+])
+def test_extract_file_lines_are_checked(tmp_path, content, message):
+    texts = write(tmp_path / "texts.txt", content)
+    result = invoke("extract", "--model", tmp_path / "no-model", "--schema", '["person"]', "--file", texts)
+    assert result.exit_code == 1 and f"{texts}{message}" in one_line(result)
+
+
+def test_extract_ee_with_a_list_schema_is_a_clear_error(tmp_path):
+    result = invoke("extract", "--model", tmp_path / "no-model", "--task", "EE", "--schema", '["Attack"]',
+                    "--text", "They attacked.")
+    assert result.exit_code == 1 and "an EE schema maps each event type to its roles" in one_line(result)
+
+
+# -- 6. option values, checked at the command line with the allowed range ------------------------------------------
+
+@pytest.mark.parametrize("args, flag, allowed", [
+    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "2"], "--neg-ratio", "must be at most 1"),
+    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "nan"], "--neg-ratio", "got nan"),
+    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "inf"], "--neg-ratio", "got inf"),
+    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--workers", "0"], "--workers", "must be at least 1"),
+    (["eval", "{x}", "--bootstrap", "-5"], "--bootstrap", "must be at least 0"),
+    (["eval", "{x}", "--examples", "-1"], "--examples", "must be at least 0"),
+    (["clean", "{x}", "{out}", "--stopword-ratio", "1.5"], "--stopword-ratio", "must be between 0 and 1"),
+])
+def test_an_option_out_of_range_is_a_usage_error_with_the_range(tmp_path, args, flag, allowed):
+    x = write(tmp_path / "x.json", jsonl({"text": "Eve ran.", "entity": []}))
+    result = invoke(*[a.format(x=x, out=tmp_path / "out.json") for a in args])
+    assert result.exit_code == 2
+    assert f"Invalid value for {flag}: " in one_line(result) and allowed in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_neg_ratio_keeps_its_documented_negative_value(tmp_path):
+    x = write(tmp_path / "x.json", jsonl({"text": "Eve ran.", "entity": [{"entity": "Eve", "entity_type": "person"}]}))
+    assert convert(x, "--neg-ratio", "-1").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["import", "{x}", "{out}", "--format", "conll"], ["clean", "{x}", "{out}"]])
+def test_on_error_takes_fail_or_skip(tmp_path, command):
+    x = write(tmp_path / "x.json", jsonl({"text": "Eve ran.", "entity": []}))
+    result = invoke(*[a.format(x=x, out=tmp_path / "out.json") for a in command], "--on-error", "foo")
+    assert result.exit_code == 1
+    assert "--on-error must be" in one_line(result) and "got 'foo'" in one_line(result)
+
+
+def test_predict_device_is_checked_before_the_model(tmp_path):
+    x = write(tmp_path / "x.json", jsonl({"instruction": "{}"}))
+    result = invoke("predict", x, tmp_path / "out.json", "--model", tmp_path / "no-model", "--device", "foo")
+    assert result.exit_code == 1 and "--device must be cpu, cuda, cuda:N" in one_line(result)
