@@ -6,6 +6,10 @@
 * :func:`sha256_file` — the digest that manifests and resume journals record of an input.
 * :func:`atomic_output` — write to a temporary file next to the target and rename it into place at the end, so a
   failure or a kill never leaves a torn or truncated output (and a previous good output survives a failed rerun).
+  SIGTERM is turned into an exception meanwhile, so the temporary file is removed then too; after ``kill -9`` nothing
+  can clean up, so temporaries are hidden (``.NAME.tmp-<pid>``, never matched by ``*.json``) and the next write of
+  the same output removes those whose process is dead.
+* :func:`die_with_parent` — a worker process that ends when its parent does (even a parent killed with ``-9``).
 * :class:`ProgressBar` — one rich bar (on a terminal only): a label, a count, optional live fields, elapsed and
   remaining time.
 """
@@ -16,7 +20,10 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -59,24 +66,93 @@ def refuse_input_as_output(output: str | os.PathLike | None, *inputs: str | os.P
                              "input. Choose another output path (nothing was changed)")
 
 
+TEMPORARY_MARK = ".tmp-"
+
+
 def temporary_name(path: str | os.PathLike) -> Path:
     """Where :func:`atomic_output` writes before the rename: a hidden file in the target's own directory (a rename
-    across file systems would not be atomic)."""
+    across file systems would not be atomic), named after the writing process so a later run knows whether it is
+    still being written."""
     path = Path(path)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f".{path.name}{TEMPORARY_MARK}{os.getpid()}")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` left by processes that are gone (``kill -9``, a power cut); returns them.
+    A live writer's temporary is left alone."""
+    path = Path(path)
+    prefix = f".{path.name}{TEMPORARY_MARK}"
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for candidate in path.parent.iterdir():
+        pid = candidate.name[len(prefix):]
+        if not candidate.name.startswith(prefix) or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+        removed.append(candidate)
+    return removed
+
+
+class Terminated(SystemExit):
+    """SIGTERM (or SIGHUP) received: raised in the main thread so that ``finally`` blocks and context managers run
+    (a signal's default action would end the process on the spot, leaving temporaries behind)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(128 + signum)
+
+
+@contextlib.contextmanager
+def termination_as_exception() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise :class:`Terminated` (SIGINT already raises KeyboardInterrupt).
+    Handlers someone else installed (a server's graceful shutdown) are kept; outside the main thread, nothing
+    changes (Python only runs handlers there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path``, on any exception it is removed."""
+    """Yield a temporary path to write; on success it replaces ``path``, on any exception (SIGTERM included) it is
+    removed. Stale temporaries of ``path`` from dead processes are removed first."""
+    remove_stale_temporaries(path)
     tmp = temporary_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    with termination_as_exception():
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except BaseException:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -92,6 +168,29 @@ def check_writable(path: str | os.PathLike, option: str = "output") -> None:
         raise ValueError(f"{option} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{option} {path}: the folder {folder} is not writable")
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make the calling (worker) process end when ``parent_pid`` does. A worker blocked on its task queue never
+    sees the parent die (it holds both ends of the queue's pipe), so after ``kill -9`` of the parent it would live
+    on. Linux: the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread polls the parent."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent_pid:  # the parent died before the call
+        os._exit(1)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                threading.Event().wait(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 class ProgressBar:

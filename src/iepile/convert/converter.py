@@ -23,7 +23,7 @@ import orjson
 from iepile.config import check_ranges, opt
 from iepile.convert.report import Stats, manifest_of, warnings_for, write_sidecars
 from iepile.convert.sampling import LazyRandom, SamplingOptions, chunk, load_hard_negatives
-from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output
+from iepile.fileio import ProgressBar, atomic_output, die_with_parent, refuse_input_as_output
 from iepile.instructions import LANGUAGES, escaped_head, escaped_tail
 from iepile.records import Line, RecordError, decode_record
 from iepile.schema import Schema, load_schema
@@ -253,8 +253,9 @@ def _batches(stream, hasher, block_bytes: int = BLOCK_BYTES) -> Iterator[Batch]:
 _worker_converter: Optional[Converter] = None
 
 
-def _init_worker(converter: Converter) -> None:
+def _init_worker(converter: Converter, parent_pid: int) -> None:
     global _worker_converter
+    die_with_parent(parent_pid)  # a killed ``iepile convert -j N`` leaves no worker behind
     _worker_converter = converter
 
 
@@ -270,7 +271,7 @@ def _run(converter: Converter, batches: Iterable[Batch], workers: int) -> Iterat
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor  # imported here: the serial path should not pay for it
 
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(converter,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(converter, os.getpid())) as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(_convert_in_worker, batch))

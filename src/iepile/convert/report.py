@@ -12,6 +12,7 @@ import orjson
 
 from iepile import __version__
 from iepile.convert.sampling import SamplingStats
+from iepile.fileio import write_text_atomic
 from iepile.schema import Schema
 from iepile.tasks import TASKS
 from iepile.tasks.base import Task
@@ -107,11 +108,10 @@ def _first_record_keys(src: str) -> set[str]:
 
 
 def write_sidecars(dst: str, manifest: dict, rejects: list[dict]) -> None:
-    Path(f"{dst}.manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-                                            encoding="utf-8")
+    """The manifest and the rejects next to the output, each written whole or not at all."""
+    write_text_atomic(f"{dst}.manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     rejects_path = Path(f"{dst}.rejects.jsonl")
     if rejects:
-        rejects_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects),
-                                encoding="utf-8")
+        write_text_atomic(rejects_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
     elif rejects_path.exists():
         rejects_path.unlink()
