@@ -129,6 +129,56 @@ def test_journal_of_another_input_is_refused(tiny_generator, instruction_file, t
         predict_file(src, out, PredictOptions(progress=False), generator=tiny_generator)
 
 
+def test_resume_with_other_settings_or_input_is_refused_saying_what_differs(tiny_generator, instruction_file,
+                                                                             tmp_path):
+    src, lines = instruction_file
+    out = tmp_path / "out.json"
+    options = PredictOptions(progress=False, max_new_tokens=16)
+    with pytest.raises(_Crash):
+        predict_file(src, out, options, generator=_CrashingGenerator(tiny_generator, 3))
+    journal = journal_path(out).read_bytes()
+    with pytest.raises(ValueError, match=r"another run: .*--max-new-tokens 16 \(now 8\).*--overwrite"):
+        predict_file(src, out, PredictOptions(progress=False, max_new_tokens=8), generator=tiny_generator)
+    assert journal_path(out).read_bytes() == journal  # nothing mixed in
+    predict_file(src, out, options, generator=tiny_generator)
+    finished = out.read_bytes()
+    with pytest.raises(ValueError, match=r"--constrain False \(now True\)"):  # a finished output is checked too
+        predict_file(src, out, PredictOptions(progress=False, max_new_tokens=16, constrain=True),
+                     generator=tiny_generator)
+    src.write_text(src.read_text(encoding="utf-8").replace("Alice", "Alicia"), encoding="utf-8")
+    with pytest.raises(ValueError, match="a different input file"):
+        predict_file(src, out, options, generator=tiny_generator)
+    assert out.read_bytes() == finished
+    redone = predict_file(src, out, PredictOptions(progress=False, max_new_tokens=16, overwrite=True),
+                          generator=tiny_generator)
+    assert redone.generated == len(lines) and "Alicia" in out.read_text(encoding="utf-8")
+
+
+def test_an_output_of_the_right_length_is_not_taken_as_answered(tiny_generator, instruction_file, tmp_path):
+    """Eight lines of ``x`` (or the input copied) are not "all answered": refused, and the file is left alone."""
+    src, lines = instruction_file
+    for content in ["x\n" * len(lines), src.read_text(encoding="utf-8")]:
+        out = tmp_path / "out.json"
+        out.write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError, match="not a finished answer file for this input"):
+            predict_file(src, out, PredictOptions(progress=False), generator=tiny_generator)
+        assert out.read_text(encoding="utf-8") == content
+
+
+def test_a_torn_journal_header_is_a_clear_error_before_the_model_loads(instruction_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from iepile.cli import app
+
+    src, _ = instruction_file
+    out = tmp_path / "out.json"
+    journal_path(out).write_text('{"iepile_predict": 2, "input_sh', encoding="utf-8")  # kill -9 mid-header
+    result = CliRunner().invoke(app, ["predict", str(src), str(out), "--model", str(tmp_path / "no-model")])
+    assert result.exit_code == 1
+    assert f"{journal_path(out)}:1: the journal's header line is torn" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
 def test_shards_partition_the_file(tiny_generator, instruction_file, tmp_path):
     src, lines = instruction_file
     assert [i for n in range(3) for i in shard_range(10, f"{n}/3")] == list(range(10))

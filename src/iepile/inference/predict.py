@@ -9,12 +9,17 @@ Why it looks like this:
   appended and flushed as they come). After a crash or ``kill -9``, the same command reads the journal and skips
   what is done. When every answer is in, ``OUT`` is written in input order (temporary file + rename) and the journal
   is removed, so ``OUT`` never holds a half-written or duplicated line.
+* A resume must not mix two runs: the journal's header records a hash of the input file and of the settings that
+  change answers (model, adapter, template, decoding); a journal or a finished ``OUT`` (its ``OUT.predict.json``
+  holds the same header) from another input or other settings is refused, saying what differs. A finished ``OUT``
+  counts as done only when each of its lines is its input line plus an ``output`` string.
 * ``--shard i/n`` takes the i-th of n contiguous blocks of lines, so ``cat OUT.0 OUT.1 ...`` is the full answer file.
 * The prompt comes from the same :class:`~iepile.modeling.prompts.PromptBuilder` as training.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -23,11 +28,14 @@ from pathlib import Path
 from typing import Optional
 
 from iepile.config import opt
-from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output, sha256_file
+from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output, sha256_file, write_text_atomic
 from iepile.inference.generators import GenerationOptions, GenerationStats, Request, load_generator
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+# The settings that change an answer (not batch_size or device: batching gives the same greedy answers).
+ANSWER_SETTINGS = ("model", "adapter", "template", "max_new_tokens", "constrain", "threshold", "dtype", "backend",
+                   "task")
 
 
 @dataclass
@@ -71,9 +79,58 @@ def journal_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.partial")
 
 
+def record_path(out: str | os.PathLike) -> Path:
+    """Where a finished ``OUT`` keeps its run header (which input, which settings)."""
+    return Path(f"{out}.predict.json")
+
+
+def answer_settings(options: PredictOptions) -> dict:
+    """The settings an answer depends on; existing paths made absolute (a resume from another folder is the same)."""
+    settings = {name: getattr(options, name) for name in ANSWER_SETTINGS}
+    for name in ("model", "adapter"):
+        if settings[name] is not None and Path(settings[name]).exists():
+            settings[name] = str(Path(settings[name]).resolve())
+    return settings
+
+
+def run_header(src: str | os.PathLike, options: PredictOptions, owned: range) -> dict:
+    """What a journal and a finished output must agree on to be resumed: input, shard, settings."""
+    settings = answer_settings(options)
+    return {"iepile_predict": JOURNAL_VERSION, "input_sha256": sha256_file(src), "shard": options.shard,
+            "lines": len(owned), "settings": settings,
+            "settings_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()}
+
+
+def header_differences(found: dict, expected: dict) -> list[str]:
+    """What makes a recorded run another run, in words. A version-1 header (no settings recorded) is compared on
+    its input and shard only, so that runs started before settings were recorded still resume."""
+    differences = []
+    if found.get("input_sha256") != expected["input_sha256"]:
+        differences.append("a different input file (its SHA-256 differs)")
+    for key in ("shard", "lines"):
+        if found.get(key) != expected[key]:
+            differences.append(f"{key} {found.get(key)!r} (now {expected[key]!r})")
+    if found.get("iepile_predict") == 1:
+        return differences
+    if found.get("iepile_predict") != JOURNAL_VERSION:
+        return differences + [f"journal version {found.get('iepile_predict')!r} (now {JOURNAL_VERSION})"]
+    settings = found.get("settings") or {}
+    differences += [f"--{name.replace('_', '-')} {settings.get(name)!r} (now {value!r})"
+                    for name, value in expected["settings"].items() if settings.get(name) != value]
+    return differences
+
+
+def refuse_another_run(path: Path, found: dict, expected: dict) -> None:
+    differences = header_differences(found, expected)
+    if differences:
+        raise ValueError(f"{path} belongs to another run: it was made with {'; '.join(differences)}. Resuming would "
+                         "mix two runs' answers: pass --overwrite to start over (or choose another output)")
+
+
 class Journal:
-    """Answers appended and flushed as they come: a header line (which input and shard), then
-    ``{"i": line index, "output": text}`` lines. A torn last line (``kill -9`` mid-write) is cut off on reopen."""
+    """Answers appended and flushed as they come: a header line (:func:`run_header`), then
+    ``{"i": line index, "output": text}`` lines. The header is written whole (atomically); a torn last line
+    (``kill -9`` mid-write) is cut off on reopen; any other damage is an error naming the line."""
 
     def __init__(self, path: Path, header: dict):
         self.path, self.header = path, header
@@ -81,23 +138,24 @@ class Journal:
         if path.exists():
             self._load()
         else:
-            path.write_text(_encode(header) + "\n", encoding="utf-8")
+            write_text_atomic(path, _encode(header) + "\n")
         self.handle = open(path, "a", encoding="utf-8")
 
     def _load(self) -> None:
         data = self.path.read_bytes()
         complete = data[:data.rfind(b"\n") + 1]
+        lines = complete.decode("utf-8", "replace").splitlines()
+        found = _journal_line(self.path, 1, lines[0] if lines else data.decode("utf-8", "replace"), "header")
+        refuse_another_run(self.path, found, self.header)
+        for number, line in enumerate(lines[1:], start=2):
+            entry = _journal_line(self.path, number, line, "answer")
+            if not isinstance(entry.get("i"), int) or not isinstance(entry.get("output"), str):
+                raise ValueError(f"{self.path}:{number}: not an answer line ({{\"i\": N, \"output\": text}}); "
+                                 "pass --overwrite to start over")
+            self.done[entry["i"]] = entry["output"]
         if len(complete) != len(data):
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(complete))
-        lines = complete.decode("utf-8").splitlines()
-        found = json.loads(lines[0]) if lines else {}
-        if found != self.header:
-            raise ValueError(f"{self.path} belongs to another run (different input file, shard or version); "
-                             "delete it or pass --overwrite to start over")
-        for line in lines[1:]:
-            entry = json.loads(line)
-            self.done[entry["i"]] = entry["output"]
 
     def add(self, index: int, output: str) -> None:
         self.done[index] = output
@@ -106,6 +164,18 @@ class Journal:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _journal_line(path: Path, number: int, line: str, what: str) -> dict:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        damage = "is torn or is not JSON" if line else "is empty"
+        raise ValueError(f"{path}:{number}: the journal's {what} line {damage}, so its answers cannot be trusted; "
+                         "pass --overwrite to start over (or delete the journal)")
+    return value
 
 
 # -- the stage -------------------------------------------------------------------------------------------------------
@@ -153,15 +223,13 @@ def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: Predic
     owned = shard_range(len(lines), options.shard)
     dst_path, journal_file = Path(dst), journal_path(dst)
     summary = PredictSummary(lines=len(owned), output=str(dst))
+    header = run_header(src, options, owned)
     if options.overwrite:
         journal_file.unlink(missing_ok=True)
     elif dst_path.exists() and not journal_file.exists():
-        if _count_lines(dst_path) == len(owned):
-            summary.already_done = len(owned)
-            return summary
-        raise ValueError(f"{dst} exists and is not a finished answer file for this input; pass --overwrite")
-    header = {"iepile_predict": JOURNAL_VERSION, "input_sha256": sha256_file(src), "shard": options.shard,
-              "lines": len(owned)}
+        check_finished(dst_path, header, lines, owned)
+        summary.already_done = len(owned)
+        return summary
     journal = Journal(journal_file, header)
     try:
         summary.already_done = sum(1 for i in owned if i in journal.done)
@@ -174,7 +242,8 @@ def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: Predic
     finally:
         journal.close()
     _write_in_order(lines, owned, journal.done, dst_path)
-    journal_file.unlink()
+    write_text_atomic(record_path(dst_path), json.dumps(header, ensure_ascii=False, indent=2) + "\n")
+    journal_file.unlink()  # last: until the record is written, a rerun finishes from the journal
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -215,6 +284,34 @@ def _write_in_order(lines: list[str], owned: range, answers: dict[int, str], dst
             handle.write(_encode(record) + "\n")
 
 
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for line in handle if line.strip())
+def check_finished(dst: Path, header: dict, lines: list[str], owned: range) -> None:
+    """An existing ``dst`` without a journal is "all answered" only if its record names this input and these
+    settings (when there is a record: outputs of older versions have none) and each of its lines is the owned
+    input line plus an ``output`` string; anything else is refused, never overwritten or trusted."""
+    record = record_path(dst)
+    if record.exists():
+        refuse_another_run(dst, _journal_line(record, 1, record.read_text(encoding="utf-8"), "record"), header)
+    problem = _unfinished_line(dst, lines, owned)
+    if problem:
+        raise ValueError(f"{dst} exists and is not a finished answer file for this input ({problem}); pass "
+                         "--overwrite to answer again (or choose another output)")
+
+
+def _unfinished_line(dst: Path, lines: list[str], owned: range) -> Optional[str]:
+    """Why ``dst`` is not the owned input lines with their answers (the first bad line), or None."""
+    with open(dst, encoding="utf-8", errors="replace") as handle:
+        answered = [line for line in handle if line.strip()]
+    if len(answered) != len(owned):
+        return f"{len(answered)} lines for {len(owned)} instructions"
+    for number, (line, index) in enumerate(zip(answered, owned), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return f"line {number} is not JSON"
+        if not isinstance(record, dict) or not isinstance(record.pop("output", None), str):
+            return f"line {number} has no \"output\" string"
+        expected = json.loads(lines[index])
+        expected.pop("output", None)  # an input with an output of its own (a train file) gets the answer instead
+        if record != expected:
+            return f"line {number} is not the answer to input line {index + 1}"
+    return None
