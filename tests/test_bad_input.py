@@ -266,3 +266,92 @@ def test_predict_device_is_checked_before_the_model(tmp_path):
     x = write(tmp_path / "x.json", jsonl({"instruction": "{}"}))
     result = invoke("predict", x, tmp_path / "out.json", "--model", tmp_path / "no-model", "--device", "foo")
     assert result.exit_code == 1 and "--device must be cpu, cuda, cuda:N" in one_line(result)
+
+
+# -- 7. eval: nothing drops out of the denominator unnoticed ---------------------------------------------------------
+
+def prediction(index: int, entity: str, output=None, task: str = "NER", label=None, **extra) -> dict:
+    """A prediction line as convert + predict write it: one record, one person, answered right unless ``output``."""
+    from iepile.instructions import build_instruction
+
+    text = f"{entity} ran."
+    gold = [{"entity": entity, "entity_type": "person"}] if label is None else label
+    return {"id": str(index), "task": task, "source": "s", "instruction": build_instruction("NER", "en", ["person"], text),
+            "label": gold if isinstance(gold, str) else json.dumps(gold), "record_index": index,
+            "output": json.dumps(output if output is not None else {"person": [entity]}), **extra}
+
+
+def eval_json(tmp_path: Path, content: str | bytes, *options: str):
+    pred = write(tmp_path / "pred.json", content)
+    result = invoke("eval", pred, "--mode", "strict", "--json", tmp_path / "result.json", *options)
+    scores = json.loads((tmp_path / "result.json").read_text()) if result.exit_code == 0 else None
+    return pred, result, scores
+
+
+def micro(scores: dict) -> tuple:
+    row = scores["summary"]["NER"]
+    return row["tp"], row["pred"], row["gold"], round(row["f1"], 4)
+
+
+def test_a_malformed_prediction_line_is_a_parse_failure_its_gold_kept(tmp_path):
+    good = json.dumps(prediction(0, "Alice")) + "\n"
+    cut = json.dumps(prediction(1, "Bob"))[:-12] + "\n"  # the line cut short inside its output
+    _, result, scores = eval_json(tmp_path, good + cut)
+    assert result.exit_code == 0, result.output
+    assert micro(scores) == (1, 1, 2, round(100 * 2 * 1.0 * 0.5 / 1.5, 4))  # P 1, R 1/2: F1 2/3, not 100 %
+    assert scores["parse"]["failed"] == 1 and scores["bad_lines"] == [2]
+
+
+def test_an_unreadable_line_and_a_missing_record_fail_the_run(tmp_path):
+    lines = json.dumps(prediction(0, "Alice")) + "\nx\n" + json.dumps(prediction(2, "Carol")) + "\n"
+    pred, result, _ = eval_json(tmp_path, lines)
+    assert result.exit_code == 1
+    assert f"{pred}:2: not a JSON object" in one_line(result)
+    assert "no line of record_index 1 (1 record(s) missing)" in one_line(result) and "--allow-missing" in one_line(result)
+    assert not (tmp_path / "result.json").exists()
+    _, allowed, scores = eval_json(tmp_path, lines, "--allow-missing")
+    assert allowed.exit_code == 0 and "warning:" in allowed.output
+    assert micro(scores) == (2, 2, 2, 100.0)
+    assert scores["problems"]["kinds"] == {"missing_records": 1, "unreadable_lines": 1}
+
+
+def test_a_gap_in_record_index_fails_the_run(tmp_path):
+    lines = "".join(json.dumps(prediction(i, name)) + "\n" for i, name in ((0, "Alice"), (3, "Dan")))
+    pred, result, _ = eval_json(tmp_path, lines)
+    assert result.exit_code == 1
+    assert f"{pred}: NER s: no line of record_index 1-2 (2 record(s) missing)" in one_line(result)
+    _, allowed, scores = eval_json(tmp_path, lines, "--allow-missing")
+    assert allowed.exit_code == 0 and scores["problems"]["kinds"] == {"missing_records": 2}
+
+
+@pytest.mark.parametrize("label, reason", [
+    ('[{"entity": "Bob"', "label: not valid JSON"),
+    ('{"entity": "Bob"}', "label: expected a JSON list of annotations, got dict"),
+    ([{"entity": "Bob"}], "label: annotation 0: no 'entity_type' string"),
+])
+def test_a_bad_gold_label_is_reported_and_fails_the_run(tmp_path, label, reason):
+    lines = json.dumps(prediction(0, "Alice")) + "\n" + json.dumps(prediction(1, "Bob", label=label)) + "\n"
+    pred, result, _ = eval_json(tmp_path, lines)
+    assert result.exit_code == 1 and f"{pred}:2: {reason}" in one_line(result)
+    _, allowed, scores = eval_json(tmp_path, lines, "--allow-missing")
+    assert allowed.exit_code == 0 and scores["problems"]["kinds"] == {"bad_gold": 1}
+
+
+def test_eval_task_re_on_ner_lines_is_an_error(tmp_path):
+    lines = json.dumps(prediction(0, "Alice")) + "\n"
+    pred, result, _ = eval_json(tmp_path, lines, "--task", "RE")
+    assert result.exit_code == 1
+    assert f"{pred}:1: task: the line is a NER line, but --task RE was given" in one_line(result)
+    untyped = {k: v for k, v in prediction(0, "Alice").items() if k != "task"}
+    pred, result, _ = eval_json(tmp_path, json.dumps(untyped) + "\n", "--task", "RE")
+    assert result.exit_code == 1 and f"{pred}:1: label: annotation 0: no 'head', 'relation', 'tail' string" in \
+        one_line(result)
+
+
+def test_a_utf8_bom_on_a_line_keeps_its_record(tmp_path):
+    lines = [json.dumps(prediction(i, name)).encode() + b"\n" for i, name in enumerate(("Alice", "Bob"))]
+    _, plain, expected = eval_json(tmp_path, b"".join(lines))
+    _, result, scores = eval_json(tmp_path, b"\xef\xbb\xbf" + lines[0] + b"\xef\xbb\xbf" + lines[1])
+    assert result.exit_code == plain.exit_code == 0, result.output
+    assert micro(scores) == micro(expected) == (2, 2, 2, 100.0)
+    assert scores["records"] == 2 and scores["bad_lines"] == []

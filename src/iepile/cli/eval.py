@@ -26,6 +26,7 @@ def run_eval(options, *, pred: str, json_out: Optional[str], report: Optional[st
     import json
 
     from rich.console import Console
+    from rich.markup import escape
 
     from iepile.evaluate import EvalError, evaluate_file
     from iepile.evaluate.console import print_result
@@ -43,6 +44,8 @@ def run_eval(options, *, pred: str, json_out: Optional[str], report: Optional[st
         print_error(console, err)
         raise typer.Exit(1) from None
     print_result(result, Console(), by_type=by_type)
+    for message in result["problems"]["examples"]:  # only with --allow-missing: otherwise they failed the run
+        console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
     if json_out:
         write_text_atomic(json_out, json.dumps(result, ensure_ascii=False, indent=2))
         console.print(f"result written to {json_out}")

@@ -32,11 +32,24 @@ def evaluate_file(path: str | os.PathLike, options: Optional[EvalOptions] = None
         evaluator = _score_stream(path, options, streaming=True)
     except NotContiguous:
         evaluator = _score_stream(path, options, streaming=False)
-    return build_result(evaluator, path)
+    return _checked(build_result(evaluator, path), options, path)
+
+
+def _checked(result: dict, options: EvalOptions, path: str) -> dict:
+    """The result, or an :class:`EvalError` when gold is missing from it (records missing, lines unreadable, bad
+    gold labels) and ``allow_missing`` was not given: scores over part of the gold would look better than they
+    are."""
+    problems = result["problems"]
+    if not problems["count"] or options.allow_missing:
+        return result
+    shown = "; ".join(problems["examples"][:5]) + ("; ..." if len(problems["examples"]) > 5 else "")
+    counts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in problems["kinds"].items())
+    raise EvalError(f"{path or 'predictions'}: {counts}: {shown}. The scores would leave that gold out: fix the "
+                    "file, or pass --allow-missing to score what can be read (the problems are then reported)")
 
 
 def _score_stream(path: str, options: EvalOptions, streaming: bool) -> Evaluator:
-    evaluator = Evaluator(options, streaming=streaming)
+    evaluator = Evaluator(options, streaming=streaming, path=path)
     with open(path, "rb") as stream:
         for number, data in enumerate(stream, start=1):
             evaluator.add_raw(data, number)
@@ -53,11 +66,12 @@ def evaluate_lines(lines: Iterable, options: Optional[EvalOptions] = None, path:
     """Score prediction lines given as dicts (or ``(line number, raw bytes)`` pairs)."""
     from iepile.evaluate.results import build_result
 
-    evaluator = Evaluator(options or EvalOptions())
+    options = options or EvalOptions()
+    evaluator = Evaluator(options, path=path if path != "-" else "")
     for number, line in enumerate(lines, start=1):
         if isinstance(line, tuple):
             evaluator.add_raw(line[1], line[0])
         else:
             evaluator.add_line(line, number)
     evaluator.finish()
-    return build_result(evaluator, path)
+    return _checked(build_result(evaluator, path), options, path)

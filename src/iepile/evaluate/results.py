@@ -42,6 +42,8 @@ def build_result(evaluator: Evaluator, path: str = "") -> dict:
         "lines": evaluator.lines,
         "records": sum(task["records"] for task in tasks.values()),
         "bad_lines": evaluator.bad_lines[:100],
+        "problems": {"count": sum(evaluator.problems.values()), "kinds": dict(sorted(evaluator.problems.items())),
+                     "examples": list(evaluator.problem_examples)},
         "parse": parse_totals(evaluator.tasks.values()),
         "summary": summary,
         "macro_over_tasks": macro(summary.values(), mode.rounded),

@@ -7,6 +7,7 @@ data is kept (parsed tuples and the asked schema items); the gold label is parse
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import chain
@@ -20,12 +21,15 @@ from iepile.evaluate.errors import KINDS, classify
 from iepile.instructions import read_instruction
 from iepile.evaluate.matching import Mode, drop_off_schema, get_mode, match, normalize_text, normalize_value
 from iepile.evaluate.metrics import Counts, PerRecord
-from iepile.inference.answers import CLEAN, FAILED, REPAIRED, parse_answer
+from iepile.inference.answers import CLEAN, FAILED, REPAIRED, ParsedAnswer, parse_answer
 from iepile.tasks import get_task
 from iepile.tasks.base import Task
 
 
 _LABEL = itemgetter(1)
+BOM = b"\xef\xbb\xbf"
+MAX_PROBLEM_EXAMPLES = 20
+MALFORMED_LINE = ParsedAnswer(None, FAILED, "the prediction line itself is malformed")
 
 
 class EvalError(ValueError):
@@ -51,6 +55,9 @@ class EvalOptions:
     examples: int = opt(5, "Examples kept per task, level and error kind (JSON and report).", min=0)
     reference_gold: bool = opt(False, "Build gold tuples exactly like the reference (keeps its EE/EEA gold bugs: "
                                "empty triggers and arguments, duplicate arguments, argument-less EEA events).")
+    allow_missing: bool = opt(False, "Score even when records are missing (record_index gaps), a line cannot be "
+                              "read or a gold label is bad; each is reported (default: an error, since the scores "
+                              "would leave that gold out).")
 
     def validate(self) -> None:
         check_ranges(self)
@@ -64,12 +71,13 @@ class EvalOptions:
 
 
 class Record:
-    """What one record accumulates over its lines."""
+    """What one record accumulates over its lines (``number``: its first line, for messages)."""
 
-    __slots__ = ("task", "source", "key", "text", "label", "item_groups", "pred", "lines", "failed")
+    __slots__ = ("task", "source", "key", "text", "label", "item_groups", "pred", "lines", "failed", "number")
 
-    def __init__(self, task: Task, source: str, key: Any, text: str, label: Any):
+    def __init__(self, task: Task, source: str, key: Any, text: str, label: Any, number: int = 0):
         self.task, self.source, self.key, self.text, self.label = task, source, key, text, label
+        self.number = number
         self.item_groups: list = []
         self.pred: list[tuple] = []
         self.lines = 0
@@ -101,11 +109,48 @@ class TaskStats:
     failure_examples: list = field(default_factory=list)
 
 
+class IndexRanges:
+    """The ``record_index`` values seen, as sorted disjoint ``[start, end)`` ranges: memory grows with the gaps, not
+    with the records (files written by convert and predict hold one range)."""
+
+    def __init__(self) -> None:
+        self.ranges: list[list[int]] = []
+
+    def add(self, index: int) -> None:
+        ranges = self.ranges
+        if ranges and ranges[-1][0] <= index <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], index + 1)
+            return
+        position = bisect.bisect_left(ranges, [index + 1])
+        ranges.insert(position, [index, index + 1])
+        merged: list[list[int]] = []
+        for start, end in ranges:  # rare (an out-of-order index): merge what now touches
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.ranges = merged
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """The ``[start, end)`` ranges missing between 0 and the highest index seen."""
+        gaps, previous = [], 0
+        for start, end in self.ranges:
+            if start > previous:
+                gaps.append((previous, start))
+            previous = end
+        return gaps
+
+
 class Evaluator:
-    def __init__(self, options: EvalOptions, streaming: bool = False):
+    def __init__(self, options: EvalOptions, streaming: bool = False, path: str = ""):
         """``streaming``: score each record as soon as the next record starts (files written by convert/predict keep
-        a record's lines together); raises :class:`NotContiguous` if a scored record shows up again."""
+        a record's lines together); raises :class:`NotContiguous` if a scored record shows up again. ``path`` names
+        the file in messages."""
         options.validate()
+        self.path = path
+        self.indices: dict[tuple, IndexRanges] = defaultdict(IndexRanges)
+        self.problems: Counter = Counter()  # kind → count: what would make the scores leave gold out
+        self.problem_examples: list[str] = []
         self.options = options
         self.streaming = streaming
         self.current: Optional[tuple] = None
@@ -118,31 +163,52 @@ class Evaluator:
         self.lines = 0
         self.bad_lines: list[int] = []
 
+    # -- problems --------------------------------------------------------------------------------------------------
+    def where(self, number: int) -> str:
+        return f"{self.path}:{number}" if self.path else f"line {number}"
+
+    def problem(self, kind: str, message: str, count: int = 1) -> None:
+        """Something that would leave gold out of the scores: counted, the first ones kept as messages."""
+        self.problems[kind] += count
+        if len(self.problem_examples) < MAX_PROBLEM_EXAMPLES:
+            self.problem_examples.append(message)
+
     # -- reading ---------------------------------------------------------------------------------------------------
     def add_raw(self, data: bytes, number: int) -> None:
-        """One line of a prediction file; malformed lines are counted and reported, not fatal."""
+        """One line of a prediction file. A UTF-8 BOM is dropped (files joined from Windows tools carry one). A
+        malformed line is a parse failure of its record: its fields are read back leniently so that its gold stays
+        in the denominator; a line with nothing to read back is a problem (its gold is unknown)."""
+        if data.startswith(BOM):
+            data = data[len(BOM):]
         if not data.strip():
             return
         try:
             line = orjson.loads(data)
         except orjson.JSONDecodeError:
             line = None
-        if not isinstance(line, dict):
-            self.bad_lines.append(number)
+        if isinstance(line, dict):
+            self.add_line(line, number)
             return
-        self.add_line(line, number)
+        self.bad_lines.append(number)
+        salvaged = salvage_line(data)
+        if salvaged is None:
+            self.problem("unreadable_lines", f"{self.where(number)}: not a JSON object with a label; its record and "
+                         "gold could not be read")
+            return
+        self.add_line(salvaged, number, malformed=True)
 
-    def add_line(self, line: dict, number: int = 0) -> None:
+    def add_line(self, line: dict, number: int = 0, malformed: bool = False) -> None:
+        """One prediction line; ``malformed``: read back from a broken line, so its answer counts as failed."""
         task = self.task_of(line, number)
         source = str(line.get("source", "None"))
         text, items = read_instruction(line.get("instruction"))
-        record = self.record_for(line, task, source, text)
+        record = self.record_for(line, task, source, text, number)
         record.lines += 1
         record.item_groups.append(items)
         stats = self.tasks[task.name]
         stats.lines += 1
         self.lines += 1
-        parsed = parse_answer(line.get("output"), self.repair)
+        parsed = MALFORMED_LINE if malformed else parse_answer(line.get("output"), self.repair)
         self.count_parse(stats, source, parsed.status)
         if parsed.status == FAILED:
             record.failed += 1
@@ -159,22 +225,39 @@ class Evaluator:
         record.pred.extend(task.answer_tuples(answer, items, reference=self.mode.reference))
 
     def task_of(self, line: dict, number: int) -> Task:
+        """The line's task; ``--task`` names it for lines without one, and a line of another task is an error
+        (scored as the wrong task its gold would read as empty tuples)."""
         name = self.options.task or line.get("task")
         if not name:
-            raise EvalError(f"line {number} has no \"task\" field; pass --task")
+            raise EvalError(f"{self.where(number)}: task: the line has no \"task\" field; pass --task")
         try:
-            return get_task(str(name))
+            task = get_task(str(name))
+            own = get_task(str(line["task"])) if self.options.task and line.get("task") else task
         except ValueError as err:
-            raise EvalError(f"line {number}: {err}") from None
+            raise EvalError(f"{self.where(number)}: task: {err}") from None
+        if own.name != task.name:
+            raise EvalError(f"{self.where(number)}: task: the line is a {own.name} line, but --task {task.name} was "
+                            "given; drop --task, or give the file of that task")
+        return task
 
-    def record_for(self, line: dict, task: Task, source: str, text: str) -> Record:
-        identity = ("index", line["record_index"]) if "record_index" in line else ("id", line.get("id", text))
+    def record_for(self, line: dict, task: Task, source: str, text: str, number: int = 0) -> Record:
+        if "record_index" in line:
+            index = line["record_index"]
+            identity = ("index", index)
+            if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+                if not task.test_items_use_record:  # EEA asks nothing of a record without events: gaps are normal
+                    self.indices[(task.name, source)].add(index)
+            else:
+                self.problem("bad_record_index", f"{self.where(number)}: record_index: expected a non-negative "
+                             f"integer, got {index!r}")
+        else:
+            identity = ("id", line.get("id", text))
         key = (task.name, source, identity)
         if self.streaming and key != self.current:
             self.advance_to(key)
         record = self.records.get(key)
         if record is None:
-            record = self.records[key] = Record(task, source, key, text, line.get("label"))
+            record = self.records[key] = Record(task, source, key, text, line.get("label"), number)
         return record
 
     def advance_to(self, key: tuple) -> None:
@@ -200,18 +283,26 @@ class Evaluator:
 
     # -- scoring ---------------------------------------------------------------------------------------------------
     def finish(self) -> None:
-        """Score every record (once all its lines have been read)."""
+        """Score every record (once all its lines have been read), then report the records missing between the
+        ``record_index`` values seen (their gold would otherwise silently leave the denominator)."""
         for record in self.records.values():
             self.score_record(record)
         self.records.clear()
+        for (task, source), seen in sorted(self.indices.items()):
+            for start, end in seen.gaps():
+                shown = f"{start}" if end - start == 1 else f"{start}-{end - 1}"
+                self.problem("missing_records", f"{self.path or 'predictions'}: {task} {source}: no line of "
+                             f"record_index {shown} ({end - start} record(s) missing)", end - start)
 
     def score_record(self, record: Record) -> None:
         task = record.task
         stats = self.tasks[task.name]
         stats.records += 1
         stats.records_by_source[record.source] += 1
-        gold = task.gold_tuples(read_label(record.label), groups=record.item_groups,
-                                reference=self.options.reference_gold)
+        annotations, bad = read_label(record.label, task)
+        if bad:
+            self.problem("bad_gold", f"{self.where(record.number)}: label: {bad}")
+        gold = task.gold_tuples(annotations, groups=record.item_groups, reference=self.options.reference_gold)
         pred, text = record.pred, record.text
         if self.mode.normalize:
             gold = [normalize_value(item) for item in gold]
@@ -264,14 +355,40 @@ def by_level(tuples: Iterable[tuple]) -> dict[str, list[tuple]]:
     return levels
 
 
-def read_label(label: Any) -> list[dict]:
-    """The record's raw annotation list from the ``label`` field (a JSON string, or already a list)."""
+def read_label(label: Any, task: Optional[Task] = None) -> tuple[list[dict], Optional[str]]:
+    """The record's raw annotation list from the ``label`` field (a JSON string, or already a list), and why part
+    or all of it could not be read (None when all of it could): annotations that are not objects, or lack the
+    fields ``task`` reads, are left out and reported, never read as empty strings."""
+    if label is None:
+        return [], "no label field (the gold annotations)"
     if isinstance(label, str):
         try:
-            label = orjson.loads(label)
-        except orjson.JSONDecodeError:
-            return []
-    return [item for item in label if isinstance(item, dict)] if isinstance(label, list) else []
+            label = orjson.loads(label.removeprefix("\ufeff"))
+        except orjson.JSONDecodeError as err:
+            return [], f"not valid JSON ({err})"
+    if not isinstance(label, list):
+        return [], f"expected a JSON list of annotations, got {type(label).__name__}"
+    kept, problem = [], None
+    for position, item in enumerate(label):
+        reason = task.gold_problem(item) if task is not None else (None if isinstance(item, dict) else "not an "
+                                                                                                        "object")
+        if reason is None:
+            kept.append(item)
+        elif problem is None:
+            problem = f"annotation {position}: {reason}"
+    return kept, problem
+
+
+def salvage_line(data: bytes) -> Optional[dict]:
+    """The fields of a malformed prediction line (cut short, a stray character), read leniently: enough to keep
+    its record and gold when it still has a ``label``; None when nothing usable is left."""
+    from json_repair import loads
+
+    try:
+        value = loads(data.decode("utf-8", "replace"))
+    except Exception:  # json-repair gives up in its own ways; nothing could be read then
+        return None
+    return value if isinstance(value, dict) and "label" in value else None
 
 
 __all__ = ["EvalError", "EvalOptions", "Evaluator", "KINDS", "CLEAN", "REPAIRED", "FAILED"]

@@ -173,6 +173,20 @@ class Task:
         raise NotImplementedError
 
     # -- evaluation --------------------------------------------------------------------------------------------
+    #: the string fields every gold annotation of the task has (what ``gold_tuples`` reads)
+    gold_fields: ClassVar[tuple[str, ...]] = ()
+
+    def gold_problem(self, annotation: Any) -> Optional[str]:
+        """Why a gold annotation cannot be scored as this task, or None: a missing field would be read as "" and
+        invent a tuple (``eval --task RE`` on NER lines gave ``("", "", "")`` relations)."""
+        if not isinstance(annotation, dict):
+            return "not an object"
+        missing = [name for name in self.gold_fields if not isinstance(annotation.get(name), str)]
+        if missing:
+            return (f"no {', '.join(map(repr, missing))} string (a {self.name} annotation has "
+                    f"{', '.join(self.gold_fields)})")
+        return None
+
     def gold_tuples(self, annotations: list[dict]) -> list[tuple]:
         raise NotImplementedError
 

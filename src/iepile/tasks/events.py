@@ -12,6 +12,7 @@ from iepile.tasks.scoring import NAN, dict_items, strings, unique_tuples
 
 class EventTask(Task):
     schema_section = "events"
+    gold_fields = ("event_type",)
     annotation_key = "event"
     record_type = EventRecord
     default_split_num = 4

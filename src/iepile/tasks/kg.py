@@ -41,6 +41,7 @@ class KG(Task):
         current.update(value)
         answer[key] = current
     schema_section = "kg"
+    gold_fields = ("head", "relation", "tail")
     annotation_key = "relation"
     record_type = RelationRecord
     default_split_num = 1

@@ -18,6 +18,7 @@ class NER(FlatLabelTask):
                 ' of a JSON string.'),
     }
     schema_section = "entities"
+    gold_fields = ("entity", "entity_type")
     annotation_key = "entity"
     record_type = NERRecord
     default_split_num = 6

@@ -21,6 +21,7 @@ class RE(FlatLabelTask):
                 ' in the format of a JSON string.'),
     }
     schema_section = "relations"
+    gold_fields = ("head", "relation", "tail")
     annotation_key = "relation"
     record_type = RelationRecord
     default_split_num = 4
