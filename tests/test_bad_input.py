@@ -190,6 +190,22 @@ def test_a_three_line_schema_without_the_tasks_labels_is_an_error(tmp_path):
     assert result.exit_code == 1 and f"{schema}: the schema holds no RE labels" in one_line(result)
 
 
+def test_clean_under_skip_counts_and_reports_each_bad_line(tmp_path):
+    src = write(tmp_path / "in.json", SPLIT_AND_DOUBLE)
+    result = invoke("clean", src, tmp_path / "out.json", "--on-error", "skip")
+    assert result.exit_code == 0 and "1 of 4 records kept" in one_line(result)
+    assert "3 bad line(s) rejected" in one_line(result)
+    report = [json.loads(line) for line in (tmp_path / "out.json.removed.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["rule"]) for r in report] == [(1, "rejected"), (2, "rejected"), (3, "rejected")]
+
+
+def test_a_config_file_with_a_yaml_error_names_file_and_line(tmp_path):
+    config = write(tmp_path / "settings.yaml", "neg_ratio: 0.5\nseed: [1\n")
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": []}))
+    result = convert(src, "--config", config)
+    assert result.exit_code == 2 and f"error: --config {config}:3: malformed YAML" in one_line(result)
+
+
 # -- 4. --label-map --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, message", [
@@ -234,8 +250,10 @@ def test_extract_ee_with_a_list_schema_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("args, flag, allowed", [
     (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "2"], "--neg-ratio", "must be at most 1"),
-    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "nan"], "--neg-ratio", "got nan"),
-    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "inf"], "--neg-ratio", "got inf"),
+    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "nan"], "--neg-ratio",
+     "must be at most 1, got nan"),
+    (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--neg-ratio", "inf"], "--neg-ratio",
+     "must be at most 1, got inf"),
     (["convert", "{x}", "{out}", "-t", "NER", "-l", "en", "--workers", "0"], "--workers", "must be at least 1"),
     (["eval", "{x}", "--bootstrap", "-5"], "--bootstrap", "must be at least 0"),
     (["eval", "{x}", "--examples", "-1"], "--examples", "must be at least 0"),
@@ -245,7 +263,7 @@ def test_an_option_out_of_range_is_a_usage_error_with_the_range(tmp_path, args, 
     x = write(tmp_path / "x.json", jsonl({"text": "Eve ran.", "entity": []}))
     result = invoke(*[a.format(x=x, out=tmp_path / "out.json") for a in args])
     assert result.exit_code == 2
-    assert f"Invalid value for {flag}: " in one_line(result) and allowed in one_line(result)
+    assert f"error: {flag} {allowed}" in one_line(result)
     assert not (tmp_path / "out.json").exists()
 
 

@@ -42,6 +42,17 @@ class OptionError(ValueError):
         super().__init__(f"{flag} {reason}")
 
 
+def _usage_error(err: OptionError) -> None:
+    """``error: --flag reason`` on one line like every other error (typer's boxed usage error would wrap a path
+    in two), exit code 2 like a usage error."""
+    from rich.console import Console
+
+    from iepile.cli.console import print_error
+
+    print_error(Console(stderr=True), err)
+    raise typer.Exit(2)
+
+
 def flag_of(f: dataclasses.Field) -> str:
     """The command-line name of a field (``--dedup`` for ``--dedup/--no-dedup``)."""
     return (f.metadata.get("flag") or "--" + f.name.replace("_", "-")).split("/")[0]
@@ -135,11 +146,11 @@ def typer_command(cls: type, run: Callable[..., None], *, arguments: tuple[str, 
 
     def command(ctx: typer.Context, **values: Any) -> None:
         passed = {name: values.pop(name) for name in (extra or {})}
-        config = build_config(cls, values, values.pop("config"), ctx, fields, hints)
         try:
+            config = build_config(cls, values, values.pop("config"), ctx, fields, hints)
             check_ranges(config)
         except OptionError as err:  # a usage error (exit code 2) naming the flag, before any work
-            raise typer.BadParameter(err.reason, param_hint=err.flag) from None
+            _usage_error(err)
         run(config, **passed)
 
     command.__signature__ = inspect.Signature(
@@ -157,13 +168,16 @@ def build_config(cls: type, values: dict, config_file: Optional[str], ctx: Optio
     hints = hints or typing.get_type_hints(cls)
     settings: dict[str, Any] = {}
     if config_file:
-        import yaml
+        from iepile.fileio import load_yaml
 
-        loaded = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
+        try:
+            loaded = load_yaml(Path(config_file).read_text(encoding="utf-8"), config_file) or {}
+        except (OSError, ValueError) as err:
+            raise OptionError("--config", str(err)) from None
         known = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(loaded, dict) or set(loaded) - known:
             unknown = sorted(set(loaded) - known) if isinstance(loaded, dict) else "not a mapping"
-            raise typer.BadParameter(f"{config_file}: unknown setting(s) {unknown}", param_hint="--config")
+            raise OptionError("--config", f"{config_file}: unknown setting(s) {unknown}")
         settings.update(loaded)
     for name, value in values.items():
         source = ctx.get_parameter_source(name) if ctx is not None else None

@@ -3,6 +3,7 @@
 * :func:`read_jsonl` — the objects of a JSON-lines file with their line numbers; a bad line is an error naming the
   file and the line.
 
+* :func:`load_yaml` — a YAML/JSON document whose syntax error names the file and line (no parser traceback).
 * :func:`sha256_file` — the digest that manifests and resume journals record of an input.
 * :func:`atomic_output` — write to a temporary file next to the target and rename it into place at the end, so a
   failure or a kill never leaves a torn or truncated output (and a previous good output survives a failed rerun).
@@ -25,7 +26,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
@@ -191,6 +192,23 @@ def die_with_parent(parent_pid: int) -> None:
             os._exit(1)
 
         threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """A YAML (or JSON) document, or a ValueError naming ``where`` and the line of a syntax error instead of a
+    parser traceback (schema files, label maps, ``--config``)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{where}:{mark.line + 1}" if mark is not None else where
+        problem = getattr(err, "problem", None) or str(err)
+        context, started = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and started is not None:
+            problem = f"{context} started on line {started.line + 1}: {problem}"
+        raise ValueError(f"{where}: malformed YAML ({problem})") from None
 
 
 class ProgressBar:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from iepile.fileio import load_yaml
+
 
 
 class SchemaError(ValueError):
@@ -208,21 +210,3 @@ def load_schema(path: Optional[str | Path]) -> Schema:
             raise SchemaError(f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno})") from None
         return parse_three_lines(text, str(path))  # three JSON values, one per line
     return parse_friendly(doc, str(path))
-
-
-def load_yaml(text: str, where: str) -> Any:
-    """A YAML (or JSON) document, or a :class:`SchemaError` naming ``where`` and the line of a syntax error
-    instead of a parser traceback."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{where}:{mark.line + 1}" if mark is not None else where
-        problem = getattr(err, "problem", None) or str(err)
-        context, started = getattr(err, "context", None), getattr(err, "context_mark", None)
-        if context and started is not None:
-            problem = f"{context} started on line {started.line + 1}: {problem}"
-        raise SchemaError(f"{where}: malformed YAML ({problem})") from None
-

@@ -47,7 +47,7 @@ def _label_map(value: Optional[str]) -> dict:
             return check_label_map(json.loads(value))
         except json.JSONDecodeError as err:
             raise ValueError(f"--label-map: malformed JSON ({err.msg} at column {err.colno})") from None
-    from iepile.schema import load_yaml
+    from iepile.fileio import load_yaml
 
     loaded = load_yaml(Path(value).read_text(encoding="utf-8"), f"--label-map {value}")
     return check_label_map(loaded or {}, f"--label-map {value}")
@@ -97,7 +97,8 @@ def run_clean(opts, *, src: str, out: str, report: Optional[str]) -> None:
         summary = clean_file(src, out, opts, report)
     except (RecordError, OSError, ValueError) as err:
         _fail(err)
-    _console().print(f"{summary['kept']} of {summary['records_in']} records kept → {out}; removed "
+    rejected = f"{summary['rejected']} bad line(s) rejected (--on-error skip); " if summary["rejected"] else ""
+    _console().print(f"{summary['kept']} of {summary['records_in']} records kept → {out}; {rejected}removed "
                      f"{summary['removed'] or 'nothing'}; {summary['conflict_groups']} conflict groups; "
                      f"report → {summary['report']}")
 
