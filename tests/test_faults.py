@@ -13,57 +13,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from process_support import alive, children_of, process_state, wait_for
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "en" / "NER"
-DEADLINE_SECONDS = 120  # a bound on waiting for a state, never a measured duration
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
 def iepile_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "iepile.cli", *args]
-
-
-def wait_for(condition, what: str, process: subprocess.Popen | None = None) -> None:
-    """Poll until ``condition()`` holds; fail (naming ``what``) if the deadline passes or ``process`` ends first."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not condition():
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"the process ended (exit {process.returncode}) before {what}: {process.stderr.read()!r}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def process_state(pid: int) -> str | None:
-    """The /proc state letter of ``pid`` (``Z`` for a zombie), None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return stat.rsplit(")", 1)[1].split()[0]
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if ppid == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    return process_state(pid) not in (None, "Z")
 
 
 def temporaries(folder: Path) -> list[str]:
@@ -139,3 +101,85 @@ def test_convert_stopped_with_sigterm_removes_its_temporary_and_its_workers(reco
     assert "Traceback" not in process.stderr.read().decode()
     assert out.read_text(encoding="utf-8") == "previous\n"
     assert temporaries(tmp_path) == []
+
+
+# ---- outputs on a full disk, in a read-only or missing folder ----------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 64 KB file system (tmpfs; needs root and mount), so that a full disk is a real ENOSPC."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to make a full disk: {mounted.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def fill(disk: Path) -> None:
+    """Write until the disk is full (unbuffered: nothing left to flush on close)."""
+    with open(disk / "filler", "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 1024)
+        except OSError:
+            pass
+
+
+def read_only(disk: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+
+
+@pytest.fixture
+def predictions(tmp_path) -> Path:
+    text = "Alice met Bob in Paris ."
+    line = {"id": "1", "task": "NER", "source": "demo", "record_index": 0,
+            "instruction": json.dumps({"instruction": "x", "schema": ["person", "location"], "input": text}),
+            "label": json.dumps([{"entity": "Alice", "entity_type": "person"}]),
+            "output": json.dumps({"person": ["Alice"], "location": []})}
+    path = tmp_path / "pred.json"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    return path
+
+
+def iepile(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(iepile_command(*args), env=ENV, capture_output=True, text=True)
+
+
+def test_eval_on_a_full_disk_keeps_the_previous_results_and_says_which_file(predictions, small_disk):
+    (small_disk / "result.json").write_text("previous result\n")
+    (small_disk / "report.html").write_text("previous report\n")
+    fill(small_disk)
+    for option, name in (("--json", "result.json"), ("--report", "report.html")):
+        run = iepile("eval", str(predictions), option, str(small_disk / name))
+        assert run.returncode == 1
+        assert "Traceback" not in run.stderr
+        assert f"could not write {small_disk / name}: No space left on device" in " ".join(run.stderr.split())
+    assert (small_disk / "result.json").read_text() == "previous result\n"
+    assert (small_disk / "report.html").read_text() == "previous report\n"
+    assert temporaries(small_disk) == []
+
+
+def test_eval_into_a_read_only_folder_fails_before_scoring(predictions, small_disk):
+    read_only(small_disk)
+    run = iepile("eval", str(predictions), "--json", str(small_disk / "result.json"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"--json {small_disk / 'result.json'}: the folder {small_disk} is not writable" in " ".join(
+        run.stderr.split())
+    assert "NER" not in run.stdout  # no score table: the check came first
+
+
+@pytest.mark.parametrize("where", ["missing", "read-only"])
+def test_extract_output_folder_is_checked_before_the_model_loads(small_disk, tmp_path, where):
+    """The model path does not exist: reaching it would be a model error, so the folder error proves the order."""
+    if where == "read-only":
+        read_only(small_disk)
+        output, reason = small_disk / "out.jsonl", "is not writable"
+    else:
+        output, reason = tmp_path / "missing" / "out.jsonl", "does not exist"
+    run = iepile("extract", "--text", "Alice met Bob.", "--schema", '["person"]', "-o", str(output),
+                 "--model", str(tmp_path / "no-model"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"--output {output}: the folder {output.parent} {reason}" in " ".join(run.stderr.split())

@@ -283,6 +283,107 @@ def test_resume_after_a_crash_continues_with_the_same_steps_and_data(train_tiny_
     ]
 
 
+# ---- checkpoints: whole or absent, and a resume that takes the newest whole one -------------------------------------
+
+CHECKPOINT_SETTINGS = dict(max_steps=6, save_steps=2)
+
+# A real training process that freezes itself (SIGSTOP) in the middle of writing the checkpoint of a step: the
+# model is written, the optimizer state is not yet. The test then kills it with -9, as a crash would.
+STOP_MID_CHECKPOINT = """
+import json, os, signal, sys
+from transformers import Trainer
+from iepile.training.recipe import TrainConfig, train
+
+save_optimizer = Trainer._save_optimizer_and_scheduler
+
+def stop_mid_checkpoint(self, output_dir):
+    if self.state.global_step == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGSTOP)
+    save_optimizer(self, output_dir)
+
+Trainer._save_optimizer_and_scheduler = stop_mid_checkpoint
+train(TrainConfig(**json.loads(sys.argv[1])))
+"""
+
+
+@pytest.fixture(scope="module")
+def checkpoint_reference(train_tiny_model, train_conll_files, tmp_path_factory):
+    """Twelve rows and an uninterrupted six-step run: what every interrupted run must end with."""
+    folder = tmp_path_factory.mktemp("checkpoint-reference")
+    train_file = write_jsonl(folder / "twelve.jsonl", read_rows(train_conll_files[0])[:12])
+    return train_file, train(tiny_config(train_tiny_model, train_file, folder / "run", **CHECKPOINT_SETTINGS))
+
+
+def test_killed_while_writing_a_checkpoint_resumes_from_the_previous_complete_one(train_tiny_model,
+                                                                                checkpoint_reference, tmp_path):
+    import dataclasses
+
+    from process_support import process_state, wait_for
+
+    train_file, reference = checkpoint_reference
+    crashed = tmp_path / "crashed"
+    config = dataclasses.asdict(tiny_config(train_tiny_model, train_file, crashed, **CHECKPOINT_SETTINGS))
+    with open(tmp_path / "stderr.txt", "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", STOP_MID_CHECKPOINT, json.dumps(config), "4"],
+                                   env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_for(lambda: process_state(process.pid) == "T", "the run stopped in the checkpoint of step 4",
+                 process, log=tmp_path / "stderr.txt")
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    checkpoints = crashed / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [".incomplete-checkpoint-4", "checkpoint-2"]
+
+    resumed = train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **CHECKPOINT_SETTINGS))
+    assert resumed.resume_notes == [
+        f"removed {checkpoints / '.incomplete-checkpoint-4'}: a checkpoint still being written when the run stopped",
+        f"resuming from {checkpoints / 'checkpoint-2'}"]
+    assert resumed.global_step == reference.global_step == 6
+    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # rotation: 2 kept
+
+
+def test_a_truncated_checkpoint_is_skipped_with_a_message_not_a_traceback(train_tiny_model, checkpoint_reference,
+                                                                          tmp_path):
+    train_file, reference = checkpoint_reference
+    crashed = tmp_path / "crashed"
+    with pytest.raises(SimulatedCrash):
+        train(tiny_config(train_tiny_model, train_file, crashed, **CHECKPOINT_SETTINGS),
+              callbacks=[crash_after_saving(4)])
+    last = crashed / "checkpoints" / "checkpoint-4"
+    weights = last / "adapter_model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:size // 2])  # a disk that filled up, a copy cut short
+
+    resumed = train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **CHECKPOINT_SETTINGS))
+    assert resumed.resume_notes == [
+        f"skipped {last}: adapter_model.safetensors is {size // 2} bytes, {size} when it was saved (truncated or "
+        "damaged)", f"resuming from {crashed / 'checkpoints' / 'checkpoint-2'}"]
+    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+
+
+def test_checkpoints_without_a_marker_are_checked_by_their_files(checkpoint_reference, tmp_path):
+    """Checkpoints of older versions have no completion marker: whole ones still resume, damaged ones are named."""
+    import shutil
+
+    from iepile.training.checkpoints import COMPLETE_MARKER, checkpoint_problem
+
+    source = pathlib.Path(checkpoint_reference[1].output_dir) / "checkpoints" / "checkpoint-6"
+    legacy = shutil.copytree(source, tmp_path / "checkpoint-6")
+    (legacy / COMPLETE_MARKER).unlink()
+    assert checkpoint_problem(legacy) is None
+    optimizer = legacy / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:-100])
+    assert checkpoint_problem(legacy) == "optimizer.pt is not a whole torch archive (truncated?)"
+    weights = legacy / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert checkpoint_problem(legacy).startswith("adapter_model.safetensors cannot be read")
+    (legacy / "trainer_state.json").write_text('{"global_st')
+    assert checkpoint_problem(legacy).startswith("incomplete: no completion marker")
+
+
 @pytest.fixture(scope="module")
 def train_adapter_run(train_tiny_model, train_conll_files, tmp_path_factory):
     train_file, valid_file = train_conll_files

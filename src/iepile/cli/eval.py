@@ -46,11 +46,16 @@ def run_eval(options, *, pred: str, json_out: Optional[str], report: Optional[st
     print_result(result, Console(), by_type=by_type)
     for message in result["problems"]["examples"]:  # only with --allow-missing: otherwise they failed the run
         console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
-    if json_out:
-        write_text_atomic(json_out, json.dumps(result, ensure_ascii=False, indent=2))
-        console.print(f"result written to {json_out}")
-    if report:
-        from iepile.evaluate.report import write_report
+    from iepile.evaluate.report import write_report
 
-        write_report(result, report)
-        console.print(f"report written to {report}")
+    writers = ((json_out, lambda: write_text_atomic(json_out, json.dumps(result, ensure_ascii=False, indent=2)),
+                "result"), (report, lambda: write_report(result, report), "report"))
+    for path, write, what in writers:
+        if not path:
+            continue
+        try:
+            write()
+        except OSError as err:  # a full disk: the file written atomically keeps its previous content
+            print_error(console, f"could not write {path}: {err.strerror or err} (a previous {path} is unchanged)")
+            raise typer.Exit(1) from None
+        console.print(f"{what} written to {path}")

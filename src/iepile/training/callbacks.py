@@ -62,7 +62,9 @@ class MetricsCallback(_trainer_callback_base()):
             handle.write(json.dumps(record) + "\n")
 
     def rewrite(self, log_history: list[dict]) -> None:
-        self.path.write_text("".join(json.dumps(entry) + "\n" for entry in log_history))
+        from iepile.fileio import write_text_atomic
+
+        write_text_atomic(self.path, "".join(json.dumps(entry) + "\n" for entry in log_history))
 
 
 class RichProgressCallback(_trainer_callback_base()):
@@ -153,8 +155,10 @@ def plot_loss_curve(log_history: list[dict], path: pathlib.Path) -> None:
 
 
 def write_json(path: pathlib.Path, value: Any) -> None:
+    from iepile.fileio import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def last_logged(log_history: list[dict], key: str) -> float | None:

@@ -126,3 +126,4 @@ class TrainResult:
     data_report: dict
     tokens_seen: int
     train_seconds: float
+    resume_notes: list[str] = dataclasses.field(default_factory=list)  # checkpoints skipped or removed, and why

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import time
 
 from iepile.training.callbacks import MetricsCallback, last_logged, plot_loss_curve, save_final, write_json
@@ -27,8 +28,8 @@ from iepile.training.config import BATCHING_MODES, LORA_TARGETS, TrainConfig, Tr
 from iepile.training.data import (EpochSeededLengthGroupedSampler, SupervisedCollator, TokenBudgetBatchSampler,
                                   answer_positions, encode_rows, read_data, read_rows)
 from iepile.training.model import inherit_adapter_template, load_model, lora_targets, prompt_builder
-from iepile.training.trainer import (answer_loss_trainer_class, config_record, prepare_output_dir, training_arguments,
-                                     use_rich_progress)
+from iepile.training.trainer import (answer_loss_trainer_class, config_record, is_main_process, prepare_output_dir,
+                                     training_arguments, use_rich_progress)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -47,7 +48,9 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
     config.validate()
     inherit_adapter_template(config)
     output = pathlib.Path(config.output_dir)
-    resume_from = prepare_output_dir(output, config)
+    resume_from, resume_notes = prepare_output_dir(output, config)
+    for note in resume_notes if is_main_process() else ():
+        print(f"note: {note}", file=sys.stderr)
     transformers.set_seed(config.seed)
 
     train_rows, valid_rows = read_data(config)  # bad input fails before any model is loaded
@@ -100,4 +103,5 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
         data_report=data_report,
         tokens_seen=int(trainer.state.num_input_tokens_seen),
         train_seconds=train_seconds,
+        resume_notes=resume_notes,
     )

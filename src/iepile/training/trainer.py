@@ -10,6 +10,7 @@ from typing import Any
 
 from iepile.config import resume_ignored
 from iepile.training.callbacks import RichProgressCallback
+from iepile.training.checkpoints import finish_checkpoint, newest_complete_checkpoint, remove_staging, staging_dir
 from iepile.training.config import TrainConfig
 from iepile.training.data import EpochSeededLengthGroupedSampler, TokenBudgetBatchSampler
 from iepile.training.model import lora_targets
@@ -65,19 +66,29 @@ def training_arguments(config: TrainConfig, output: pathlib.Path, *, has_valid: 
     )
 
 
-def prepare_output_dir(output: pathlib.Path, config: TrainConfig) -> str | None:
-    """The checkpoint to resume from, or None; refuses to silently mix two runs in one folder."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+def prepare_output_dir(output: pathlib.Path, config: TrainConfig) -> tuple[str | None, list[str]]:
+    """The checkpoint to resume from (the newest complete one) or None, and a note for each checkpoint skipped or
+    removed on the way; refuses to silently mix two runs in one folder."""
     checkpoints = output / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    notes = remove_staging(checkpoints) if checkpoints.is_dir() and is_main_process() else []
+    last, skipped = newest_complete_checkpoint(checkpoints) if checkpoints.is_dir() else (None, [])
     if config.resume:
         check_same_config(output, config)
-        return last  # None: crashed before the first checkpoint, start over
-    if last and not config.overwrite:
+        notes += skipped
+        if last is None and skipped:
+            notes.append("no complete checkpoint: starting from step 0")
+        elif last is not None:
+            notes.append(f"resuming from {last}")
+        return (str(last) if last else None), notes  # None: crashed before the first checkpoint, start over
+    if (last or skipped) and not config.overwrite:
         raise FileExistsError(f"{output} already has checkpoints: pass --resume to continue or --overwrite")
     output.mkdir(parents=True, exist_ok=True)
-    return None
+    return None, notes
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun (the one process that tidies shared folders), or a plain run."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def check_same_config(output: pathlib.Path, config: TrainConfig) -> None:
@@ -156,6 +167,29 @@ def answer_loss_trainer_class():
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             group_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
             return EpochSeededLengthGroupedSampler([len(e["input_ids"]) for e in dataset], group_size, self.args.seed)
+
+        staging: pathlib.Path | None = None  # set while a checkpoint is being written
+
+        def _get_output_dir(self, trial):
+            return str(self.staging) if self.staging else super()._get_output_dir(trial)
+
+        def _save_checkpoint(self, model, trial):
+            """The stock save, pointed at a hidden staging folder, then marked complete and renamed into place
+            (see :mod:`iepile.training.checkpoints`); older checkpoints are rotated only after that."""
+            from transformers.trainer_utils import rotate_checkpoints
+
+            checkpoints = pathlib.Path(super()._get_output_dir(trial))
+            self.staging = staging_dir(checkpoints, self.state.global_step)
+            try:
+                super()._save_checkpoint(model, trial)
+            finally:
+                self.staging, staging = None, self.staging
+            self.accelerator.wait_for_everyone()  # every rank has written its part (its RNG state)
+            if self.args.should_save:
+                finish_checkpoint(staging, checkpoints, self.state.global_step)
+                rotate_checkpoints(output_dir=str(checkpoints), save_total_limit=self.args.save_total_limit,
+                                   best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+            self.accelerator.wait_for_everyone()
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             targets = inputs.pop("shift_labels")
