@@ -101,6 +101,12 @@ def test_an_empty_entity_or_type_is_an_error_naming_the_field(tmp_path, item, fi
         assert f"{src}:2: {field}: empty" in one_line(result)
 
 
+def test_an_empty_text_is_an_error(tmp_path):
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": []}, {"text": " ", "entity": []}))
+    result = convert(src)
+    assert result.exit_code == 1 and f"{src}:2: $.text: empty text" in one_line(result)
+
+
 def test_an_empty_entity_under_skip_is_counted_never_a_target(tmp_path):
     src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": [{"entity": "", "entity_type": "person"}]},
                                             {"text": "Eve ran.", "entity": [{"entity": "Eve",

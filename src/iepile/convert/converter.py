@@ -135,6 +135,8 @@ class Converter:
         return BatchResult(text.encode("utf-8"), rejects, stats)
 
     def convert_record(self, record, index: int, row: bytes, stats: Stats) -> list[str]:
+        if not record.text.strip():  # an instruction with an empty input would teach that nothing is the answer
+            raise RecordError("empty text (nothing to extract from)", field="$.text")
         label = self.dedupe(record, row, stats)
         self.task.check(record, self.schema)
         # The instruction is written already escaped as a JSON string, piece by piece: escaping is per character,
