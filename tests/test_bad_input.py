@@ -85,6 +85,23 @@ def test_under_skip_the_test_split_skips_bad_lines_too(tmp_path):
     assert {line["record_index"] for line in lines} == {3}
 
 
+def test_a_bom_opening_the_file_is_not_a_bad_record(tmp_path):
+    src = write(tmp_path / "in.json", b"\xef\xbb\xbf" + jsonl({"text": "Eve ran.", "entity": [
+        {"entity": "Eve", "entity_type": "person"}]}).encode())
+    for split in ("train", "test"):
+        assert convert(src, "--split", split).exit_code == 0
+        assert "Eve ran." in (tmp_path / "out.json").read_text(encoding="utf-8")
+
+
+def test_a_number_only_orjson_refuses_is_a_bad_record_of_its_line(tmp_path):
+    src = write(tmp_path / "in.json", jsonl({"text": "Eve ran.", "entity": []})
+                + '{"text": "Bob ran.", "entity": [], "score": 1e999}\n')
+    result = convert(src, "--split", "test", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    rejects = [json.loads(r) for r in (tmp_path / "out.json.rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2] and "malformed JSON" in rejects[0]["reason"]
+
+
 # -- 2. empty strings and labels -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("item, field", [

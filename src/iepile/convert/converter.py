@@ -31,6 +31,7 @@ from iepile.tasks import get_task
 from iepile.tasks.base import Context, Task, item_label
 
 BLOCK_BYTES = 1 << 19  # about 2,000 typical records a block
+UTF8_BOM = b"\xef\xbb\xbf"
 GROUP_CACHE_SIZE = 100_000  # distinct label sets remembered; bounded so memory stays flat
 def _encoder():
     """``json.dumps(obj, ensure_ascii=False)`` with default separators; the C encoder is built once, not per call."""
@@ -189,7 +190,10 @@ class Converter:
             setattr(record, key, [items[i] for i in kept])
         if self.options.split != "test":
             return None
-        raw = orjson.loads(row)[key]
+        try:  # msgspec skipped what orjson may refuse (a number like 1e999 in a field the record does not have)
+            raw = orjson.loads(row)[key]
+        except orjson.JSONDecodeError as err:
+            raise RecordError(f"malformed JSON ({err})") from None
         return _encode([raw[i] for i in kept])
 
     def render_line(self, record, group: list, instruction: str, label: Optional[str], index: int,
@@ -225,6 +229,8 @@ class Batch:
             rows.pop()  # the newline that ends the block
         if b"\r" in self.data:
             rows = [row.rstrip(b"\r") for row in rows]
+        if self.first_index == 0 and rows and rows[0].startswith(UTF8_BOM):  # saved by a Windows editor
+            rows[0] = rows[0][len(UTF8_BOM):]
         return rows
 
     def line_count(self) -> int:
