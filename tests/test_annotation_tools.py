@@ -263,7 +263,10 @@ def test_extract_cli_writes_label_studio_predictions(tmp_path, tiny_model_dir):
     assert tasks[0]["predictions"][0]["model_version"] == tiny_model_dir.name
     refused = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--schema", '{"e": ["r"]}',
                                        "--task", "EE", "--text", "x", "--format", "doccano"])
-    assert refused.exit_code == 1 and "exports NER, RE results, not EE" in refused.output
+    assert refused.exit_code == 1 and "doccano has no event shape" in refused.output
+    refused = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--schema", '{"e": ["r"]}',
+                                       "--task", "EEA", "--text", "x", "--format", "brat", "-o", str(tmp_path / "b")])
+    assert refused.exit_code == 1 and "exports NER, RE, EE, EET results, not EEA" in refused.output
     folder = tmp_path / "brat"
     written = CliRunner().invoke(app, ["extract", "--model", str(tiny_model_dir), "--dtype", "fp32", "--max-new-tokens",
                                        "16", "--schema", '["person"]', "--text", "Alice lives in Paris.", "--format",
@@ -306,3 +309,73 @@ def test_brat_round_trip_and_ambiguity_notes(tmp_path, task):
     assert [r["text"] for r in back] == [r["text"] for r in records] and order(back) == order(records)
     with pytest.raises(ValueError, match="not empty"):
         brat.write(records, task, tmp_path / "out")
+
+
+def canonical_events(records: list[dict]) -> list[list[str]]:
+    """Events compared without their order (readers list them by trigger or by E line) nor their arguments'."""
+    return [sorted(json.dumps({**e, "arguments": sorted(e["arguments"], key=lambda a: json.dumps(a, sort_keys=True))},
+                              sort_keys=True) for e in r["event"]) for r in records]
+
+
+@pytest.mark.parametrize("fmt", ["brat", "label-studio", "spacy"])
+@pytest.mark.parametrize("folder", ["tutorial_news", "tutorial_bio"])
+def test_events_round_trip_through_every_tool_that_has_an_event_shape(tmp_path, fmt, folder):
+    """brat's own event tutorials (nested events, numbered and repeated roles) → records → the tool → records."""
+    from iepile.data.formats import brat, label_studio, spacy_docs
+
+    records, _ = read(tmp_path, BRAT / folder, "EE")
+    records = [{k: v for k, v in r.items() if k != "id"} for r in records]
+    counts = raw_counts(BRAT / folder)
+    assert sum(len(r["event"]) for r in records) == counts["events"]
+    assert sum(len(e["arguments"]) for r in records for e in r["event"]) == counts["arguments"]
+    written = tmp_path / {"brat": "out", "label-studio": "tasks.json", "spacy": "docs.spacy"}[fmt]
+    if fmt == "brat":
+        brat.write(records, "EE", written)
+        assert any(line.startswith("E") for line in (written / "0000.ann").read_text(encoding="utf-8").splitlines())
+    elif fmt == "label-studio":
+        written.write_text(json.dumps(label_studio.write(records, "EE")), encoding="utf-8")
+    else:
+        spacy_docs.write(records, written)
+    back = tmp_path / "back.json"
+    import_file(written, back, fmt, ReadOptions(task="EE", unit="document", language="en"))
+    again = [{k: v for k, v in json.loads(line).items() if k != "id"}
+             for line in back.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in again] == [r["text"] for r in records]
+    assert canonical_events(again) == canonical_events(records)
+    triggers = tmp_path / "eet.json"
+    import_file(written, triggers, fmt, ReadOptions(task="EET", unit="document", language="en"))
+    eet = [json.loads(line) for line in triggers.read_text(encoding="utf-8").splitlines()]
+    assert [[(e["event_type"], e["trigger_start"]) for e in sorted(r["event"], key=lambda e: e["trigger_start"])]
+            for r in eet] == [[(e["event_type"], e["trigger_start"]) for e in sorted(
+                r["event"], key=lambda e: e["trigger_start"])] for r in records]
+
+
+def test_event_pre_annotations_are_placed_at_their_trigger(tmp_path, scripted):
+    from iepile.data.formats import label_studio
+    from iepile.inference.exports import export, results_to_records
+    from iepile.inference.extract import Extractor
+
+    text = "Rebels attacked the town. Later the army attacked the rebels."
+    key = lambda item: item["event_type"]  # noqa: E731 (EE schema items are objects)
+    answers = {"attack": [{"trigger": "attacked", "arguments": {"attacker": "army", "target": ["rebels", "Mars"]}},
+                          {"trigger": "invaded", "arguments": {"attacker": "NAN", "target": "NAN"}}]}
+    generator = scripted(lambda schema, text: json.dumps({key(k): answers.get(key(k), []) for k in schema}))
+    results = Extractor(generator=generator).extract_batch([text], {"attack": ["attacker", "target"]}, task="EE")
+    [record] = results_to_records(results, "EE")
+    [event] = record["event"]
+    # "attacked" occurs twice: the occurrence nearest its arguments (the second sentence), flagged
+    assert (event["trigger_start"], event["ambiguous"]) == (text.index("attacked", 10), True)
+    assert [(a["role"], a["argument"], a["start"]) for a in event["arguments"]] == \
+        [("attacker", "army", text.index("army")), ("target", "rebels", text.index("rebels"))]
+    assert record["ungrounded"] == [{"label": "attack", "role": "target", "value": "Mars"},
+                                    {"label": "attack", "value": {"trigger": "invaded",
+                                                                  "arguments": {"attacker": "NAN", "target": "NAN"}}}]
+    [task] = json.loads(export(results, "EE", "label-studio", "m"))
+    result = task["predictions"][0]["result"]
+    assert [(r["from_name"], r["value"]["labels"]) for r in result if r["type"] == "labels"] == \
+        [("trigger", ["attack"]), ("label", ["attacker"]), ("label", ["target"])]
+    assert [r["labels"] for r in result if r["type"] == "relation"] == [["attacker"], ["target"]]
+    assert "trigger" in label_studio.EVENT_CONFIG
+    export(results, "EE", "brat", "m", str(tmp_path / "brat"))
+    ann = (tmp_path / "brat" / "0000.ann").read_text(encoding="utf-8")
+    assert "E1\tattack:T1 attacker:T2 target:T3" in ann and "AnnotatorNotes T1" in ann

@@ -15,6 +15,7 @@ from iepile.data.formats import import_file
 from iepile.data.formats.base import ReadOptions
 from iepile.inference.extract import Extractor
 from iepile.integrations.spacy_component import IEPileComponent
+from iepile.records import RecordError
 
 FOLDER = DATA / "annotation-tools" / "prodigy_spacy"
 KNOWN = {"person": ["Alice", "Bob"], "location": ["Paris"], "lives in": [{"subject": "Bob", "object": "Paris"}]}
@@ -98,3 +99,34 @@ def test_docbin_export_round_trip_and_pre_annotations(tmp_path, scripted):
     assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "person"), ("Bob", "person"), ("Paris", "location"),
                                                       ("Alice", "person")]
     assert [list(span) for span in doc.user_data["iepile_ambiguous"]] == [[0, 5], [24, 29]]
+
+
+def test_component_sets_events_and_a_docbin_keeps_relations_and_events(tmp_path, scripted):
+    from iepile.data.formats import spacy_docs
+    from iepile.inference.exports import results_to_records
+
+    nlp = spacy.blank("en")
+    key = lambda item: item if isinstance(item, str) else item["event_type"]  # noqa: E731 (EE items are objects)
+    answers = {"attack": [{"trigger": "attacked", "arguments": {"attacker": "Rebels", "target": "town"}}],
+               "lives in": [{"subject": "Bob", "object": "Paris"}]}
+    generator = scripted(lambda schema, text: json.dumps({key(k): answers.get(key(k), []) for k in schema}))
+    ee = IEPileComponent(nlp, task="EE", labels={"attack": ["attacker", "target"]},
+                         extractor=Extractor(generator=generator))
+    doc = ee(nlp("Rebels attacked the town."))
+    [event] = doc._.iepile_events
+    assert event["event_type"] == "attack" and event["trigger"].text == "attacked"
+    assert [(role, span.text) for role, span in event["arguments"]] == [("attacker", "Rebels"), ("target", "town")]
+    assert [s.text for s in doc.spans["iepile_triggers"]] == ["attacked"] and list(doc.ents) == []
+    records = results_to_records(Extractor(generator=generator).extract_batch(["Bob lives in Paris."], ["lives in"],
+                                                                              task="RE"), "RE")
+    spacy_docs.write(records, tmp_path / "re.spacy")
+    import_file(tmp_path / "re.spacy", tmp_path / "re.json", "spacy", ReadOptions(task="RE", language="en"))
+    [back] = [json.loads(line) for line in (tmp_path / "re.json").read_text(encoding="utf-8").splitlines()]
+    assert [(r["head"], r["relation"], r["tail"], r["head_start"], r["tail_start"]) for r in back["relation"]] == \
+        [("Bob", "lives in", "Paris", 0, 13)]
+    DocBin(docs=[nlp("A doc from another tool.")]).to_disk(tmp_path / "plain.spacy")
+    with pytest.raises(RecordError, match=r"doc 1 has no user_data\['iepile_relations'\]"):
+        import_file(tmp_path / "plain.spacy", tmp_path / "plain.json", "spacy", ReadOptions(task="RE"))
+    stats = import_file(tmp_path / "plain.spacy", tmp_path / "plain.json", "spacy",
+                        ReadOptions(task="RE", on_error="skip"))
+    assert stats["rejected"] == 1

@@ -5,7 +5,10 @@ shape (``iepile extract --format doccano|label-studio|brat|spacy``; the writers 
 Offsets come from grounding, never from a guess: a string found once is placed there; a string found several times
 is written at every occurrence (NER) or at the closest head/tail pair (RE), flagged ``ambiguous`` so that the tool
 shows a note; a string not found in the text (paraphrased or hallucinated) is not placed at all and is listed in the
-record's ``ungrounded``. NER and RE results only (events have no span-and-link shape in these tools yet).
+record's ``ungrounded``. Events (EE, EET) are placed at their trigger: the trigger occurrence nearest to the event's
+arguments, each argument at its occurrence nearest to that trigger; an event whose trigger is not in the text is
+listed in ``ungrounded`` whole, an argument that is not, on its own. EEA answers carry no trigger, and the tools
+place an event at one: not exported (their JSON lines are).
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import json
 from pathlib import Path
 from typing import Optional, Sequence
 
+from iepile.inference.grounding import NAN
+
 EXPORT_FORMATS = ("jsonl", "doccano", "label-studio", "brat", "spacy")
-EXPORT_TASKS = ("NER", "RE")
+EXPORT_TASKS = ("NER", "RE", "EE", "EET")
 
 
 def results_to_records(results: Sequence, task: str) -> list[dict]:
     """Unified records (``entity`` or ``relation`` items with offsets) from :class:`ExtractionResult` objects."""
-    if task.upper() not in EXPORT_TASKS:
+    if task.upper() not in PLACED_TASKS:
         raise ValueError(f"--format exports {', '.join(EXPORT_TASKS)} results, not {task}")
-    return [_ner(r) if task.upper() == "NER" else _re(r) for r in results]
+    convert = PLACED_TASKS[task.upper()]
+    return [convert(r) for r in results]
 
 
 def _ner(result) -> dict:
@@ -54,6 +60,42 @@ def _re(result) -> dict:
     return {"text": result.text, "relation": relations, **({"ungrounded": ungrounded} if ungrounded else {})}
 
 
+def _events(result) -> dict:
+    events, ungrounded = [], []
+    for item in result.items:
+        where = {span["text"]: span["offsets"] for span in item.spans}
+        value = item.value if isinstance(item.value, dict) else {"trigger": item.value, "arguments": {}}  # EET
+        triggers = where.get(str(value.get("trigger", "")).strip())
+        if not triggers:
+            ungrounded.append({"label": item.label, "value": item.value})
+            continue
+        arguments = [(role, v.strip()) for role, values in (value.get("arguments") or {}).items()
+                     for v in (values if isinstance(values, list) else [values])
+                     if isinstance(v, str) and v.strip() and v != NAN]
+        placed = [where.get(v) for _, v in arguments]
+        start, end = min(triggers, key=lambda t: sum(_distance(t, o) for o in placed if o))
+        event = {"event_type": item.label, "event_trigger": result.text[start:end], "trigger_start": start,
+                 "trigger_end": end, "arguments": []}
+        for (role, v), occurrences in zip(arguments, placed):
+            if not occurrences:
+                ungrounded.append({"label": item.label, "role": role, "value": v})
+                continue
+            a, b = min(occurrences, key=lambda o: abs(o[0] - start))
+            event["arguments"].append({"argument": result.text[a:b], "role": role, "start": a, "end": b})
+        if item.ambiguous:
+            event["ambiguous"] = True
+        events.append(event)
+    events.sort(key=lambda e: (e["trigger_start"], e["trigger_end"], e["event_type"]))
+    return {"text": result.text, "event": events, **({"ungrounded": ungrounded} if ungrounded else {})}
+
+
+def _distance(trigger: list[int], occurrences: list[list[int]]) -> int:
+    return min(abs(o[0] - trigger[0]) for o in occurrences)
+
+
+# how each task's items are placed (SPO triples as RE's); EXPORT_TASKS are those the tools' formats take
+PLACED_TASKS = {"NER": _ner, "RE": _re, "SPO": _re, "EE": _events, "EET": _events}
+
 FILE_FORMATS = ("brat", "spacy")  # written to -o only: a folder of .txt/.ann pairs, a binary DocBin
 
 
@@ -63,8 +105,9 @@ def check_export(fmt: str, task: str, output: Optional[str]) -> None:
         raise ValueError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     if fmt != "jsonl" and task.upper() not in EXPORT_TASKS:
         raise ValueError(f"--format {fmt} exports {', '.join(EXPORT_TASKS)} results, not {task}")
-    if fmt == "spacy" and task.upper() != "NER":
-        raise ValueError("--format spacy exports NER results (a DocBin of entities)")
+    if fmt == "doccano" and task.upper() not in ("NER", "RE"):
+        raise ValueError("doccano has no event shape (sequence labels and relations only): use --format brat, "
+                         "label-studio or spacy for events")
     if fmt in FILE_FORMATS and not output:
         raise ValueError(f"--format {fmt} writes files: give -o {'FOLDER' if fmt == 'brat' else 'FILE.spacy'}")
     if output:

@@ -2,11 +2,14 @@
 config: ``nlp = spacy.blank("en"); nlp.add_pipe("iepile", config={"labels": ["person", "location"]})``.
 
 Registered through the ``spacy_factories`` entry point (as spacy-transformers and spacy-llm register theirs), so
-spaCy finds it without an import. Every grounded occurrence of an extracted string becomes a span in
-``doc.spans[spans_key]`` (overlaps allowed); for NER the longest non-overlapping ones are also ``doc.ents``.
-Relations go to ``doc._.iepile_relations`` as ``(head span, relation, tail span)``, the merged answer and items (for
-every task, events included) to ``doc._.iepile``. Strings not found in the text get no span (they stay in
-``doc._.iepile``).
+spaCy finds it without an import. Spans are placed as ``iepile extract --format spacy`` places them
+(:mod:`iepile.inference.exports`, :func:`iepile.data.formats.spacy_docs.doc_spans`): every grounded occurrence of an
+entity, relation heads and tails, event arguments in ``doc.spans[spans_key]`` (overlaps allowed), event triggers in
+``doc.spans[spans_key + "_triggers"]``; for NER the longest non-overlapping entities are also ``doc.ents``.
+Relations go to ``doc._.iepile_relations`` as ``(head span, relation, tail span)``, events to ``doc._.iepile_events``
+as ``{"event_type", "trigger": span, "arguments": [(role, span)]}``, the merged answer and items (every task) to
+``doc._.iepile``. Strings not found in the text get no span (they stay in ``doc._.iepile``); for the tasks without
+a span shape (SPO, EEA, KG) every grounded answer string becomes a span labelled with its key.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ from typing import Iterable, Iterator, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
 
-for _name, _default in (("iepile", None), ("iepile_relations", None)):
+for _name, _default in (("iepile", None), ("iepile_relations", None), ("iepile_events", None)):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, default=_default)
 
@@ -66,24 +68,19 @@ class IEPileComponent:
             yield doc
 
     def set_annotations(self, doc: Doc, result) -> None:
+        from iepile.data.formats.spacy_docs import doc_spans, set_spans
+        from iepile.inference.exports import PLACED_TASKS, results_to_records
+
         doc._.iepile = result.to_dict()
-        spans = []
-        where: dict[str, list[Span]] = {}
-        for item in result.items:
-            for grounding in item.spans:
-                for start, end in grounding["offsets"]:
-                    span = doc.char_span(start, end, label=item.label, alignment_mode="expand")
-                    if span is not None:
-                        spans.append(span)
-                        where.setdefault(grounding["text"], []).append(span)
-        doc.spans[self.spans_key] = spans
-        if self.task == "NER":
-            doc.ents = filter_spans(spans)
+        if self.task not in PLACED_TASKS:
+            doc.spans[self.spans_key] = [span for item in result.items for grounding in item.spans
+                                         for start, end in grounding["offsets"]
+                                         if (span := doc.char_span(start, end, label=item.label,
+                                                                   alignment_mode="expand")) is not None]
+            return
+        placed = doc_spans(doc, results_to_records([result], self.task)[0])
+        set_spans(doc, placed, self.spans_key)
         if self.task in ("RE", "SPO"):
-            relations = []
-            for item in result.items:
-                value = item.value if isinstance(item.value, dict) else {}
-                heads, tails = where.get(str(value.get("subject", ""))), where.get(str(value.get("object", "")))
-                if heads and tails:
-                    relations.append((heads[0], item.label, tails[0]))
-            doc._.iepile_relations = relations
+            doc._.iepile_relations = placed["relations"]
+        if self.task in ("EE", "EET"):
+            doc._.iepile_events = placed["events"]

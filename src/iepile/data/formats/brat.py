@@ -183,7 +183,8 @@ def _starts_in(doc: _Doc, span_id: str, start: int, end: int) -> bool:
 
 def write(records: list[dict], task: str, folder: Path) -> int:
     """One ``NNNN.txt`` / ``NNNN.ann`` pair per record in ``folder`` (which must be new or empty): entities as ``T``,
-    relations as ``R`` between ``T`` spans; an item flagged ``ambiguous`` gets an ``AnnotatorNotes`` line. Written
+    relations as ``R`` between ``T`` spans, events as ``E`` lines on a trigger ``T`` typed by the event type with
+    argument ``T`` spans typed by their role (a repeated role numbered, ``Theme2``); an item flagged ``ambiguous`` gets an ``AnnotatorNotes`` line. Written
     into a temporary folder renamed at the end. Returns the number of documents."""
     import os
     import shutil
@@ -227,4 +228,14 @@ def _ann_lines(rec: dict, task: str) -> list[str]:
         head, tail = (span(rel[f"{side}_start"], rel[f"{side}_end"], rel.get(f"{side}_type") or "Entity",
                            bool(rel.get("ambiguous"))) for side in ("head", "tail"))
         lines.append(f"R{number}\t{rel['relation']} Arg1:{head} Arg2:{tail}\t\n")
+    for number, ev in enumerate(rec.get("event") or [], start=1):
+        ambiguous = bool(ev.get("ambiguous"))
+        trigger = span(ev["trigger_start"], ev["trigger_end"], ev["event_type"], ambiguous)
+        roles: dict[str, int] = {}
+        args = []
+        for arg in ev.get("arguments") or []:
+            roles[arg["role"]] = roles.get(arg["role"], 0) + 1
+            suffix = str(roles[arg["role"]]) if roles[arg["role"]] > 1 else ""  # brat numbers a repeated role
+            args.append(f" {arg['role']}{suffix}:{span(arg['start'], arg['end'], arg['role'], ambiguous)}")
+        lines.append(f"E{number}\t{ev['event_type']}:{trigger}{''.join(args)}\n")
     return lines

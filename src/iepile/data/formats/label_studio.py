@@ -4,7 +4,10 @@
 
 ``labels`` results become entities (``--task NER``, default); ``relation`` results (``from_id`` → ``to_id``)
 become relations between them (``--task RE``), typed by their ``labels`` (a relation without one is typed
-``relation``, noted). Which annotation of a task: ``--annotation first`` (default), ``latest`` (by ``updated_at``,
+``relation``, noted). Label Studio has no event object: events (``--task EE``, ``EET``, ``EEA``) are the regions of
+a Labels control named ``trigger`` (labelled with the event type), each with its arguments as the regions its
+``relation`` results point to (the role is the relation's label, else the argument region's label), as in the
+labelling config of ``EVENT_CONFIG``; ``iepile extract --format label-studio`` writes them so. Which annotation of a task: ``--annotation first`` (default), ``latest`` (by ``updated_at``,
 ``created_at``, then ``id``) or ``all`` (their results together, a span given twice kept once). Cancelled
 annotations are skipped (counted); a task without annotations uses its first prediction (noted). Offsets are checked
 against the text: a region whose ``text`` is not at its ``start``/``end`` is an error naming the task and region.
@@ -15,10 +18,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from iepile.data.formats.base import ReadOptions, ReadStats, entity, iter_json_items, record, relation, where
+from iepile.data.formats.base import (ReadOptions, ReadStats, argument, entity, event, iter_json_items, record,
+                                      relation, where)
 from iepile.records import RecordError
 
-TASKS = ("NER", "RE")
+TASKS = ("NER", "RE", "EE", "EET", "EEA")
+TRIGGER_CONTROL = "trigger"  # the from_name of trigger regions
+EVENT_CONFIG = """<View>
+  <Labels name="trigger" toName="text"><Label value="EVENT TYPE"/></Labels>
+  <Labels name="label" toName="text"><Label value="ROLE"/></Labels>
+  <Relations><Relation value="ROLE"/></Relations>
+  <Text name="text" value="$text"/>
+</View>"""
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[dict]:
@@ -67,6 +78,7 @@ def _results(task: dict, path: Path, line: int, opts: ReadOptions, stats: ReadSt
 def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStats) -> dict:
     text = _text(task, path, line)
     spans: dict[str, tuple[str, int, int]] = {}
+    triggers: dict[str, tuple[str, int, int]] = {}
     seen = set()
     links = []
     for number, result in enumerate(_results(task, path, line, opts, stats)):
@@ -90,6 +102,9 @@ def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStat
             if (label, start, end) in seen:
                 stats.note("span given twice, kept once", where(path, line))
                 continue
+            if result.get("from_name") == TRIGGER_CONTROL:
+                triggers.setdefault(str(result.get("id")), (label, start, end))
+                continue
             seen.add((label, start, end))
             spans.setdefault(str(result.get("id")), (label, start, end))
             if len(labels) > 1:
@@ -98,6 +113,8 @@ def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStat
     if opts.task == "NER":
         return record(text, "entity", [entity(text, text[s:e], label, s, e) for label, s, e in sorted(
             {(label, s, e) for label, s, e in seen}, key=lambda x: (x[1], x[2], x[0]))], rid)
+    if opts.task in ("EE", "EET", "EEA"):
+        return record(text, "event", _events(text, triggers, spans, links, opts.task, path, line), rid)
     relations = []
     for result, field in links:
         head, tail = spans.get(str(result.get("from_id"))), spans.get(str(result.get("to_id")))
@@ -113,11 +130,27 @@ def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStat
     return record(text, "relation", relations, rid)
 
 
+def _events(text: str, triggers: dict, spans: dict, links: list, task: str, path: Path, line: int) -> list[dict]:
+    arguments: dict[str, list[dict]] = {rid: [] for rid in triggers}
+    for result, field in links:
+        source, target = str(result.get("from_id")), spans.get(str(result.get("to_id")))
+        if source not in triggers:
+            continue
+        if target is None:
+            raise RecordError("an event argument that is not a labelled span", path=str(path), line=line, field=field)
+        for role in result.get("labels") or [target[0]]:
+            arguments[source].append(argument(text, text[target[1]:target[2]], role, target[1], target[2]))
+    events = [event(text, label, text[s:e], s, e, arguments[rid] if task != "EET" else [])
+              for rid, (label, s, e) in triggers.items()]
+    return sorted(events, key=lambda ev: (ev["trigger_start"], ev["trigger_end"], ev["event_type"]))
+
+
 # -- writing: records → Label Studio tasks (pre-annotations, round trips) --------------------------------------------
 
 def write(records: list[dict], task: str, model_version: Optional[str] = None, from_name: str = "label",
           to_name: str = "text") -> list[dict]:
-    """Label Studio tasks: ``data.text`` and the items as ``labels`` regions (and ``relation`` results for RE), as
+    """Label Studio tasks: ``data.text`` and the items as ``labels`` regions (and ``relation`` results for RE; for
+    events a ``trigger`` region with ``relation`` results to its arguments, see :data:`EVENT_CONFIG`), as
     ``predictions`` with ``model_version`` when given (pre-annotations), else as ``annotations``. An item flagged
     ``ambiguous`` (its string occurs several times) carries a region note; ungrounded strings go to the task's
     ``meta``: nothing is placed at a guessed offset."""
@@ -126,11 +159,11 @@ def write(records: list[dict], task: str, model_version: Optional[str] = None, f
         regions: dict[tuple, dict] = {}
         relations = []
 
-        def region(start: int, end: int, label: str, ambiguous: bool) -> str:
-            key = (start, end, label)
+        def region(start: int, end: int, label: str, ambiguous: bool, control: str = from_name) -> str:
+            key = (start, end, label, control)
             if key not in regions:
                 value = {"start": start, "end": end, "text": rec["text"][start:end], "labels": [label]}
-                regions[key] = {"id": f"r{len(regions) + 1}", "from_name": from_name, "to_name": to_name,
+                regions[key] = {"id": f"r{len(regions) + 1}", "from_name": control, "to_name": to_name,
                                 "type": "labels", "value": value}
                 if ambiguous:
                     regions[key]["meta"] = {"text": ["ambiguous: the extracted string occurs more than once"]}
@@ -145,6 +178,12 @@ def write(records: list[dict], task: str, model_version: Optional[str] = None, f
                                  bool(rel.get("ambiguous"))) for side in ("head", "tail"))
             relations.append({"from_id": head, "to_id": tail, "type": "relation", "direction": "right",
                               "labels": [rel["relation"]]})
+        for ev in rec.get("event") or []:
+            ambiguous = bool(ev.get("ambiguous"))
+            trigger = region(ev["trigger_start"], ev["trigger_end"], ev["event_type"], ambiguous, TRIGGER_CONTROL)
+            for arg in ev.get("arguments") or []:
+                relations.append({"from_id": trigger, "to_id": region(arg["start"], arg["end"], arg["role"], ambiguous),
+                                  "type": "relation", "direction": "right", "labels": [arg["role"]]})
         result = list(regions.values()) + relations
         entry: dict = {"data": {"text": rec["text"]}}
         if model_version is not None:
