@@ -171,15 +171,21 @@ def test_eval_into_a_read_only_folder_fails_before_scoring(predictions, small_di
     assert "NER" not in run.stdout  # no score table: the check came first
 
 
+@pytest.mark.parametrize("command", ["extract", "predict"])
 @pytest.mark.parametrize("where", ["missing", "read-only"])
-def test_extract_output_folder_is_checked_before_the_model_loads(small_disk, tmp_path, where):
+def test_output_folder_is_checked_before_the_model_loads(predictions, small_disk, tmp_path, where, command):
     """The model path does not exist: reaching it would be a model error, so the folder error proves the order."""
     if where == "read-only":
         read_only(small_disk)
         output, reason = small_disk / "out.jsonl", "is not writable"
     else:
         output, reason = tmp_path / "missing" / "out.jsonl", "does not exist"
-    run = iepile("extract", "--text", "Alice met Bob.", "--schema", '["person"]', "-o", str(output),
-                 "--model", str(tmp_path / "no-model"))
+    if command == "extract":
+        run = iepile("extract", "--text", "Alice met Bob.", "--schema", '["person"]', "-o", str(output),
+                     "--model", str(tmp_path / "no-model"))
+        option = "--output"
+    else:
+        run = iepile("predict", str(predictions), str(output), "--model", str(tmp_path / "no-model"))
+        option = "DST"
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert f"--output {output}: the folder {output.parent} {reason}" in " ".join(run.stderr.split())
+    assert f"{option} {output}: the folder {output.parent} {reason}" in " ".join(run.stderr.split())

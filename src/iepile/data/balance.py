@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from iepile.fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from iepile.data.stats import TokenCounter
@@ -28,7 +29,7 @@ def cap_lines(path: Path, limit: Optional[int], rng: random.Random) -> int:
     if limit is None or len(lines) <= limit:
         return len(lines)
     keep = sorted(rng.sample(range(len(lines)), limit))
-    path.write_text("".join(lines[i] for i in keep), encoding="utf-8")
+    write_text_atomic(path, "".join(lines[i] for i in keep))
     return limit
 
 
@@ -42,7 +43,7 @@ def keep_part(path: Path, dataset: str, part: tuple[float, float]) -> int:
     """Keep the records of ``path`` whose :func:`text_part` lies in ``[lo, hi)``; returns the number kept."""
     lo, hi = part
     kept = [line for line in read_lines(path) if lo <= text_part(dataset, json.loads(line).get("text", "")) < hi]
-    path.write_text("".join(kept), encoding="utf-8")
+    write_text_atomic(path, "".join(kept))
     return len(kept)
 
 
@@ -59,7 +60,7 @@ def cap_empty_share(path: Path, share: float, rng: random.Random) -> dict:
     if len(empty) <= limit:
         return {**summary, "empty_after": len(empty), "instructions_after": len(lines)}
     dropped = set(empty) - set(rng.sample(empty, limit))
-    path.write_text("".join(line for i, line in enumerate(lines) if i not in dropped), encoding="utf-8")
+    write_text_atomic(path, "".join(line for i, line in enumerate(lines) if i not in dropped))
     return {**summary, "empty_after": limit, "instructions_after": len(lines) - len(dropped)}
 
 
@@ -81,7 +82,7 @@ def cap_answer_tokens(path: Path, cap: int, counter: "TokenCounter", rng: random
             keep.append(i)
             used += lengths[i]
     keep.sort()
-    path.write_text("".join(lines[i] for i in keep), encoding="utf-8")
+    write_text_atomic(path, "".join(lines[i] for i in keep))
     return {**summary, "after": used, "instructions_after": len(keep)}
 
 

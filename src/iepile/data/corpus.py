@@ -55,7 +55,7 @@ from typing import Iterable, Optional
 from iepile.data.balance import cap_answer_tokens, cap_empty_share, cap_lines, keep_part, seeded_rng
 from iepile.data.manifest import DatasetSpec, Manifest, load_manifest
 from iepile.data.stats import TokenCounter, card_markdown, dataset_card, training_mix
-from iepile.fileio import sha256_file
+from iepile.fileio import atomic_output, sha256_file, write_text_atomic
 from iepile.schema import Schema, load_schema
 
 
@@ -155,7 +155,7 @@ def _dataset_build(spec: DatasetSpec, manifest: Manifest, work_root: Path, count
         schemas.append(schema)
     schema = load_schema(spec.options["schema"]) if spec.options.get("schema") else merge_schemas(schemas)
     schema_path = work / "schema.json"
-    schema_path.write_text(schema.to_lines(), encoding="utf-8")
+    write_text_atomic(schema_path, schema.to_lines())
     caps = spec.options.get("max_records") or {}
     for split in spec.splits:
         entry = report["splits"][split]
@@ -189,7 +189,7 @@ def _shuffle_train(files: list[Path], out: Path, seed: int) -> dict:
     seeded_rng(seed, "train-shuffle").shuffle(index)
     handles = [open(p, "rb") for p in files]
     try:
-        with open(out, "wb") as dst:
+        with atomic_output(out) as tmp, open(tmp, "wb") as dst:
             for number, pos, size in index:
                 handles[number].seek(pos)
                 line = handles[number].read(size)
@@ -221,10 +221,9 @@ def build(manifest: str | Path | Manifest, output: Optional[str | Path] = None, 
     cards.mkdir(exist_ok=True)
     for spec, report in zip(manifest.datasets, reports):
         card = dataset_card(spec, report, work_root / spec.name, out, counter)
-        (cards / f"{spec.name}.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
-                                                  encoding="utf-8")
-        (cards / f"{spec.name}.md").write_text(card_markdown(card), encoding="utf-8")
-    (out / "manifest.json").write_text(json.dumps(combined, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(cards / f"{spec.name}.json", json.dumps(card, ensure_ascii=False, indent=2) + "\n")
+        write_text_atomic(cards / f"{spec.name}.md", card_markdown(card))
+    write_text_atomic(out / "manifest.json", json.dumps(combined, ensure_ascii=False, indent=2) + "\n")
     if not keep_work:
         shutil.rmtree(work_root)
     return combined

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Optional
 
 from iepile.config import opt
-from iepile.fileio import ProgressBar, atomic_output, refuse_input_as_output, sha256_file, write_text_atomic
+from iepile.fileio import (ProgressBar, atomic_output, check_writable, refuse_input_as_output, sha256_file,
+                           write_text_atomic)
 from iepile.inference.generators import GenerationOptions, GenerationStats, Request, load_generator
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -218,6 +219,7 @@ def predict_file(src: str | os.PathLike, dst: str | os.PathLike, options: Predic
     callers (tests, the bench) reuse a loaded model."""
     options.validate()
     refuse_input_as_output(dst, src)
+    check_writable(dst, "DST")  # before the model loads
     started = time.perf_counter()
     lines = read_instruction_lines(src)
     owned = shard_range(len(lines), options.shard)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
-from iepile.fileio import read_jsonl
+from iepile.fileio import read_jsonl, write_text_atomic
 
 
 def machine_info() -> dict:
@@ -108,11 +108,10 @@ def score_rows(lines: list[dict], dataset: str, mode: str, run: dict, confusable
 
 def write_results(folder: Path, document: dict, step: dict) -> str:
     """``results.json`` (everything), ``results.md`` and ``results.html`` (the tables); returns the markdown."""
-    (folder / "results.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(folder / "results.json", json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     markdown = results_markdown(document, step)
-    (folder / "results.md").write_text(markdown, encoding="utf-8")
-    (folder / "results.html").write_text(results_html(markdown, step.get("title") or document["recipe"]),
-                                         encoding="utf-8")
+    write_text_atomic(folder / "results.md", markdown)
+    write_text_atomic(folder / "results.html", results_html(markdown, step.get("title") or document["recipe"]))
     return markdown
 
 

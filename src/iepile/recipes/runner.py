@@ -60,6 +60,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from iepile.fileio import atomic_output, write_text_atomic
 from iepile.recipes.manifest import (DEFAULT_DATA, RecipeError, corpus_document, load_recipe, scaled,
                                      step_key)
 from iepile.recipes.results import (answers_by_source, commit_info, load_confusable, machine_info, score_rows,
@@ -138,8 +139,8 @@ class Runner:
         result = self.step_runners()[kind](step, folder)
         seconds = round(time.perf_counter() - started, 1)
         result = {**result, "seconds": seconds}
-        marker.write_text(json.dumps({"key": key, "kind": kind, "result": result}, ensure_ascii=False, indent=2)
-                          + "\n", encoding="utf-8")
+        write_text_atomic(marker, json.dumps({"key": key, "kind": kind, "result": result}, ensure_ascii=False,
+                                             indent=2) + "\n")
         self.results[name] = result
         self.status[name] = "ran"
         self.log(f"   done in {seconds:.0f} s")
@@ -181,7 +182,7 @@ class Runner:
         doc = corpus_document(step, manifest_path, self.data, self.seed, folder / "corpus")
         datasets = doc["datasets"]
         resolved = folder / "corpus.yaml"  # the record of what was built (paths resolved under --data)
-        resolved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        write_text_atomic(resolved, yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
         combined = build(parse_manifest(doc, manifest_path.parent, str(manifest_path)))
         splits: dict[str, dict[str, str]] = {}  # evaluation split → dataset → converted file
         for item in datasets:
@@ -237,7 +238,7 @@ class Runner:
         split = step.get("split", "test")
         if split not in corpus["splits"]:
             raise RecipeError(f"step {step['name']!r}: corpus {step['corpus']!r} has no {split!r} split")
-        with open(out_file, "w", encoding="utf-8") as out:
+        with atomic_output(out_file) as tmp, open(tmp, "w", encoding="utf-8") as out:
             for dataset, path in corpus["splits"][split].items():
                 if step.get("datasets") and dataset not in step["datasets"]:
                     continue

@@ -27,6 +27,7 @@ def export_merged(
 
     from transformers import AutoConfig
 
+    from iepile.fileio import write_text_atomic
     from iepile.modeling.loading import IEPILE_META_FILE, load_resolved, resolve_model
 
     adapter = pathlib.Path(adapter)
@@ -42,7 +43,7 @@ def export_merged(
     tokenizer.save_pretrained(output)
     record = {**meta, "base_model": str(base_path), "merged_from": str(adapter.resolve()),
               "dtype": str(save_dtype).removeprefix("torch.")}
-    (output / IEPILE_META_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(output / IEPILE_META_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return output
 
 
