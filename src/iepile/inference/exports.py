@@ -24,7 +24,8 @@ EXPORT_TASKS = ("NER", "RE", "EE", "EET")
 
 
 def results_to_records(results: Sequence, task: str) -> list[dict]:
-    """Unified records (``entity`` or ``relation`` items with offsets) from :class:`ExtractionResult` objects."""
+    """Unified records (``entity``, ``relation`` or ``event`` items with offsets) from :class:`ExtractionResult`
+    objects."""
     if task.upper() not in PLACED_TASKS:
         raise ValueError(f"--format exports {', '.join(EXPORT_TASKS)} results, not {task}")
     convert = PLACED_TASKS[task.upper()]

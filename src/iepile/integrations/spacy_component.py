@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Optional
 
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 for _name, _default in (("iepile", None), ("iepile_relations", None), ("iepile_events", None)):
     if not Doc.has_extension(_name):
@@ -79,7 +79,7 @@ class IEPileComponent:
                                                                    alignment_mode="expand")) is not None]
             return
         placed = doc_spans(doc, results_to_records([result], self.task)[0])
-        set_spans(doc, placed, self.spans_key)
+        set_spans(doc, placed, self.spans_key, ents=self.task == "NER")
         if self.task in ("RE", "SPO"):
             doc._.iepile_relations = placed["relations"]
         if self.task in ("EE", "EET"):

@@ -30,9 +30,9 @@ Step kinds:
     training stops at the next step after it, recorded).
 ``sample``
     ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
-    scaled by ``--budget-scale``; a number, or a mapping ``{dataset: n, "*": n}``). Whole records are drawn (the scorer counts every gold item of a record), in a
-    seeded order that depends only on the seed and the dataset name, so samples of differently converted test files
-    of the same corpus hold the same records.
+    scaled by ``--budget-scale``; a number, or a mapping ``{dataset: n, "*": n}``). Whole records are drawn (the
+    scorer counts every gold item of a record), in a seeded order that depends only on the seed and the dataset name,
+    so samples of differently converted test files of the same corpus hold the same records.
 ``tune``
     ``dev`` (a sample step of a dev split), ``system`` (a train step), ``thresholds`` (list), ``constrain``,
     ``options``: predicts the dev sample greedily and at each threshold, keeps the threshold with the best F1 averaged
@@ -40,7 +40,8 @@ Step kinds:
 ``predict``
     ``tests`` (sample steps), ``systems: {name: null | train step}`` (null = the base model, zero-shot),
     ``tuned: {system: tune step}`` (the system once more at the threshold that step chose, as ``system@t``;
-    ``keep_greedy: false`` keeps only that one), ``constrain: [false, true]``, ``options`` (:class:`iepile.inference.predict.PredictOptions` fields).
+    ``keep_greedy: false`` keeps only that one), ``constrain: [false, true]``, ``options``
+    (:class:`iepile.inference.predict.PredictOptions` fields).
 ``report``
     ``predict`` (a predict step), ``tune`` (a tune step: its table and curves), ``modes`` (eval modes),
     ``published`` (text shown next to the table), ``confusable`` (``{file, sections: {dataset: [task, section]}}``:

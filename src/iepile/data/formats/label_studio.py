@@ -114,7 +114,7 @@ def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStat
         return record(text, "entity", [entity(text, text[s:e], label, s, e) for label, s, e in sorted(
             {(label, s, e) for label, s, e in seen}, key=lambda x: (x[1], x[2], x[0]))], rid)
     if opts.task in ("EE", "EET", "EEA"):
-        return record(text, "event", _events(text, triggers, spans, links, opts.task, path, line), rid)
+        return record(text, "event", _events(text, triggers, spans, links, opts.task, path, line, stats), rid)
     relations = []
     for result, field in links:
         head, tail = spans.get(str(result.get("from_id"))), spans.get(str(result.get("to_id")))
@@ -130,11 +130,13 @@ def _record(task: Any, path: Path, line: int, opts: ReadOptions, stats: ReadStat
     return record(text, "relation", relations, rid)
 
 
-def _events(text: str, triggers: dict, spans: dict, links: list, task: str, path: Path, line: int) -> list[dict]:
+def _events(text: str, triggers: dict, spans: dict, links: list, task: str, path: Path, line: int,
+            stats: ReadStats) -> list[dict]:
     arguments: dict[str, list[dict]] = {rid: [] for rid in triggers}
     for result, field in links:
         source, target = str(result.get("from_id")), spans.get(str(result.get("to_id")))
         if source not in triggers:
+            stats.skip("relation that does not start at a trigger region (not an event argument)", where(path, line))
             continue
         if target is None:
             raise RecordError("an event argument that is not a labelled span", path=str(path), line=line, field=field)

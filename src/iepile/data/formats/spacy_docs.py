@@ -112,7 +112,7 @@ def write(records: list[dict], path: Path, language: str = "en", spans_key: str 
     for rec in records:
         doc = nlp.make_doc(rec["text"])
         placed = doc_spans(doc, rec)
-        set_spans(doc, placed, spans_key)
+        set_spans(doc, placed, spans_key, ents="entity" in rec)
         for key in ("relation", "event"):
             if key in rec:
                 doc.user_data[f"iepile_{key}s"] = rec[key]
@@ -156,12 +156,13 @@ def doc_spans(doc, rec: dict) -> dict:
     return placed
 
 
-def set_spans(doc, placed: dict, spans_key: str) -> None:
-    """``doc.spans`` (and ``doc.ents`` when the record has entities) from :func:`doc_spans`."""
+def set_spans(doc, placed: dict, spans_key: str, ents: bool) -> None:
+    """``doc.spans`` from :func:`doc_spans`, and ``doc.ents`` (the longest non-overlapping spans) when ``ents``: for
+    NER records only, relation heads and event arguments are not entities."""
     from spacy.util import filter_spans
 
     doc.spans[spans_key] = placed["entities"]
     if placed["triggers"]:
         doc.spans[spans_key + TRIGGERS] = placed["triggers"]
-    if not placed["relations"] and not placed["events"]:
+    if ents:
         doc.ents = filter_spans(placed["entities"])
