@@ -177,6 +177,19 @@ def test_a_json_file_read_as_conll_is_refused(tmp_path):
     assert not (tmp_path / "out.json").exists()
 
 
+@pytest.mark.parametrize("fmt, name, content, message", [
+    ("pair-tsv", "in.json", jsonl({"text": "Eve ran.", "entity": []}), ":1: expected 4 tab-separated columns"),
+    ("spo-list", "in.conll", "Eve B-PER\nran O\n\n", ":1: malformed JSON"),
+    ("brat", "in.json", jsonl({"text": "Eve ran.", "entity": []}), ": brat reads a folder of .ann/.txt pairs or one "
+     "file of a pair, not a .json file"),
+])
+def test_a_file_of_another_format_is_an_error_naming_it(tmp_path, fmt, name, content, message):
+    src = write(tmp_path / name, content)
+    result = invoke("import", src, tmp_path / "out.json", "--format", fmt)
+    assert result.exit_code == 1 and f"{src}{message}" in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_conll_tokens_that_are_brackets_are_still_read(tmp_path):
     src = write(tmp_path / "in.conll", "[ O\nAlice B-PER\n] O\n\n")
     assert invoke("import", src, tmp_path / "out.json", "--format", "conll").exit_code == 0
@@ -281,6 +294,9 @@ def test_extract_ee_with_a_list_schema_is_a_clear_error(tmp_path):
     (["eval", "{x}", "--bootstrap", "-5"], "--bootstrap", "must be at least 0"),
     (["eval", "{x}", "--examples", "-1"], "--examples", "must be at least 0"),
     (["clean", "{x}", "{out}", "--stopword-ratio", "1.5"], "--stopword-ratio", "must be between 0 and 1"),
+    (["mine-negatives", "{out}", "--predictions", "{x}", "--top-k", "0"], "--top-k", "must be at least 1"),
+    (["mine-negatives", "{out}", "--predictions", "{x}", "--lexical-weight", "nan"], "--lexical-weight",
+     "must be at least 0, got nan"),
 ])
 def test_an_option_out_of_range_is_a_usage_error_with_the_range(tmp_path, args, flag, allowed):
     x = write(tmp_path / "x.json", jsonl({"text": "Eve ran.", "entity": []}))
@@ -396,3 +412,19 @@ def test_a_utf8_bom_on_a_line_keeps_its_record(tmp_path):
     assert result.exit_code == plain.exit_code == 0, result.output
     assert micro(scores) == micro(expected) == (2, 2, 2, 100.0)
     assert scores["records"] == 2 and scores["bad_lines"] == []
+
+
+# -- 8. mine-negatives: a gold annotation it cannot read never becomes a confusion -----------------------------------
+
+def test_mine_negatives_leaves_out_unreadable_gold_and_says_so(tmp_path):
+    from iepile.instructions import build_instruction
+
+    instruction = build_instruction("NER", "en", ["person", "location"], "Paris ran.")
+    lines = [{"task": "NER", "instruction": instruction, "output": json.dumps({"person": ["Paris"], "location": []}),
+              "label": json.dumps(gold)} for gold in ([{"entity": "Paris", "entity_type": "location"}],
+                                                      [{"entity": "Paris"}])]  # the second has no type
+    predictions = write(tmp_path / "pred.json", jsonl(*lines))
+    result = invoke("mine-negatives", tmp_path / "hard.json", "--predictions", predictions)
+    assert result.exit_code == 0, result.output
+    assert "'lines without a readable label or output': 1" in one_line(result)
+    assert json.loads((tmp_path / "hard.json").read_text(encoding="utf-8")) == {"location": ["person"]}

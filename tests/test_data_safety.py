@@ -33,6 +33,7 @@ def no_temporaries(folder: Path) -> bool:
     ["clean", "{x}", "{x}"],
     ["import", "{x}", "{x}", "--format", "conll"],
     ["convert", "{x}", "{x}", "--task", "NER", "--language", "en", "--schema", "{schema}", "--split", "train"],
+    ["mine-negatives", "{x}", "--predictions", "{x}"],
 ])
 def test_output_equal_to_input_is_refused_and_the_input_kept(records, command):
     before = records.read_bytes()
@@ -67,3 +68,33 @@ def test_a_failed_import_keeps_the_previous_output(tmp_path):
     assert result.exit_code != 0
     assert out.read_bytes() == kept
     assert no_temporaries(tmp_path)
+
+
+@pytest.mark.parametrize("command", [
+    ["clean", "{x}", "{out}"],
+    ["import", "{conll}", "{out}", "--format", "conll"],
+    ["convert", "{x}", "{out}", "--task", "NER", "--language", "en", "--schema", "{schema}", "--quiet"],
+])
+def test_the_data_commands_create_a_missing_output_folder(records, command):
+    """import, clean, convert (and build) make the folders of their outputs; the model commands check them first."""
+    conll = records.with_name("x.conll")
+    conll.write_text("Alice B-PER\nworks O\n\n", encoding="utf-8")
+    out = records.parent / "new" / "folder" / "out.json"
+    schema = str(EXAMPLES / "en" / "NER" / "schema.json")
+    result = invoke(*[part.format(x=records, conll=conll, out=out, schema=schema) for part in command])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+
+
+def test_mine_negatives_keeps_the_previous_dictionary_when_an_input_is_bad(tmp_path):
+    """Every input is read before the dictionary is written, and it is written whole or not at all."""
+    predictions = tmp_path / "pred.json"
+    predictions.write_text(json.dumps({"task": "NER", "label": "[]", "output": "{}"}) + "\n", encoding="utf-8")
+    out = tmp_path / "hard.json"
+    out.write_text("previous\n", encoding="utf-8")
+    reference = tmp_path / "reference.json"
+    reference.write_text('{"NER": {"d": {"person": ["people"],}}}\n', encoding="utf-8")
+    result = invoke("mine-negatives", str(out), "--predictions", str(predictions), "--reference", str(reference))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{reference}:1: not valid JSON" in " ".join(result.output.split())
+    assert out.read_text(encoding="utf-8") == "previous\n" and no_temporaries(tmp_path)

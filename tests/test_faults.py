@@ -103,6 +103,56 @@ def test_convert_stopped_with_sigterm_removes_its_temporary_and_its_workers(reco
     assert temporaries(tmp_path) == []
 
 
+# ---- import and clean: kill -9 with their new outputs complete but not yet renamed --------------------------------
+
+STOP_BEFORE_RENAME = """
+import os, signal, sys
+from iepile.cli import main
+
+outputs, replace = os.path.abspath(sys.argv[1]), os.replace
+
+def stop_before_rename(src, dst, *args, **kwargs):
+    if os.path.dirname(os.path.abspath(dst)) == outputs:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return replace(src, dst, *args, **kwargs)
+
+os.replace = stop_before_rename
+sys.argv = ["iepile", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("command, produced", [
+    (["import", "{conll}", "{out}/records.json", "--format", "conll"], ["records.json", "records.schema.json"]),
+    (["clean", str(EXAMPLES / "train.json"), "{out}/records.json"], ["records.json", "records.json.removed.jsonl"]),
+])
+def test_import_and_clean_killed_with_9_before_renaming_keep_every_old_output(tmp_path, started, command, produced):
+    """The worst moment: every new output written to its temporary, the first rename about to happen. The process
+    is stopped there (SIGSTOP from a wrapper around ``os.replace``, so no timing) and killed with -9."""
+    conll = tmp_path / "in.conll"
+    conll.write_text("Alice B-PER\nworks O\nin O\nParis B-LOC\n\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [a.format(conll=conll, out=out) for a in command]
+    for name in produced:
+        (out / name).write_text(f"previous {name}\n", encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-c", STOP_BEFORE_RENAME, str(out), *args], env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started.append(process.pid)
+    wait_for(lambda: process_state(process.pid) == "T", "the outputs were written, before the first rename",
+             process)
+    assert temporaries(out) == sorted(f".{name}.tmp-{process.pid}" for name in produced)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert {name: (out / name).read_text(encoding="utf-8") for name in produced} == {
+        name: f"previous {name}\n" for name in produced}
+    rerun = subprocess.run(iepile_command(*args), env=ENV, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert temporaries(out) == []  # the dead run's temporaries are removed by the next write of the same outputs
+    assert all(not (out / name).read_text(encoding="utf-8").startswith("previous") for name in produced)
+    assert json.loads((out / "records.json").read_text(encoding="utf-8").splitlines()[0])["text"]
+
+
 # ---- outputs on a full disk, in a read-only or missing folder ----------------------------------------------------------
 
 @pytest.fixture

@@ -30,9 +30,14 @@ from typing import Any, Iterator, Optional
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """``(line number, object)`` for every non-blank line of a JSON-lines file, streamed."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    """``(line number, object)`` for every non-blank line of a JSON-lines file, streamed; a line that is not UTF-8
+    or not a JSON object is an error naming it (a UTF-8 BOM opening a line is read past)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").removeprefix("\ufeff")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
             if not line.strip():
                 continue
             try:
@@ -42,6 +47,18 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             if not isinstance(value, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object, not {type(value).__name__}")
             yield number, value
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A whole JSON file (a dictionary, a reference): a syntax error or a bad byte names the file and the line."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno})") from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

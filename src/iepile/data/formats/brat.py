@@ -49,6 +49,10 @@ def _annotation_files(path: Path) -> list[Path]:
         if not files:
             raise RecordError("no .ann files in this folder", path=str(path))
         return files
+    if path.suffix not in (".ann", ".txt"):
+        kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+        raise RecordError(f"brat reads a folder of .ann/.txt pairs or one file of a pair, not {kind}; give the "
+                          "format of this file with --format", path=str(path))
     return [path.with_suffix(".ann")]
 
 
