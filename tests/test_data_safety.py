@@ -34,6 +34,8 @@ def no_temporaries(folder: Path) -> bool:
     ["import", "{x}", "{x}", "--format", "conll"],
     ["convert", "{x}", "{x}", "--task", "NER", "--language", "en", "--schema", "{schema}", "--split", "train"],
     ["mine-negatives", "{x}", "--predictions", "{x}"],
+    ["predict", "{x}", "{x}", "--model", "{x}.no-model"],  # refused before the model: it does not exist
+    ["extract", "--file", "{x}", "-o", "{x}", "--schema", '["person"]', "--model", "{x}.no-model"],
 ])
 def test_output_equal_to_input_is_refused_and_the_input_kept(records, command):
     before = records.read_bytes()

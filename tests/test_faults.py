@@ -212,6 +212,26 @@ def test_eval_on_a_full_disk_keeps_the_previous_results_and_says_which_file(pred
     assert temporaries(small_disk) == []
 
 
+@pytest.mark.parametrize("command, second", [("clean", "records.json.removed.jsonl"),
+                                             ("import", "records.schema.json")])
+def test_clean_and_import_on_a_full_disk_keep_the_previous_output_and_say_which_files(small_disk, tmp_path, command,
+                                                                                      second):
+    output = small_disk / "records.json"
+    output.write_text("previous records\n")
+    fill(small_disk)
+    if command == "clean":
+        run = iepile("clean", str(EXAMPLES / "train.json"), str(output))
+    else:
+        conll = tmp_path / "in.conll"
+        conll.write_text("Alice B-PER\nworks O\n\n" * 2000, encoding="utf-8")
+        run = iepile("import", str(conll), str(output), "--format", "conll")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert (f"could not write {output} and {small_disk / second}: No space left on device (nothing was replaced"
+            in " ".join(run.stderr.split()))
+    assert output.read_text() == "previous records\n"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "records.json"]  # no temporary, no 2nd file
+
+
 def test_eval_into_a_read_only_folder_fails_before_scoring(predictions, small_disk):
     read_only(small_disk)
     run = iepile("eval", str(predictions), "--json", str(small_disk / "result.json"))

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -186,6 +187,18 @@ def check_writable(path: str | os.PathLike, option: str = "output") -> None:
         raise ValueError(f"{option} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{option} {path}: the folder {folder} is not writable")
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_error_message(error: OSError, *outputs: str | os.PathLike | None) -> str:
+    """A write that failed for lack of space, as one line naming the outputs being written (an ``OSError`` from
+    ``write`` carries no file name, and several outputs may be open at once); any other error as it is."""
+    if error.errno in FULL_DISK:
+        names = " and ".join(str(output) for output in outputs if output)
+        return f"could not write {names}: {error.strerror} (nothing was replaced: a previous file is unchanged)"
+    return str(error)
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -65,8 +65,10 @@ def run_extract(options, *, task: str, schema: str, text: Optional[list[str]], f
     console = Console(stderr=True)
     warn_if_untrained(options.model, options.adapter, console)
     try:
+        from iepile.fileio import refuse_input_as_output
         from iepile.inference.exports import check_export, export, model_version
 
+        refuse_input_as_output(output, file)
         check_export(fmt, task, output)  # before the model runs
         labels = _schema_labels(schema)
         texts = list(text or []) + (_read_texts(file) if file else [])
