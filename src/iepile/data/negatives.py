@@ -16,7 +16,6 @@ The output is the reference's flat dictionary (``{label: [labels]}``) or its nes
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from collections import Counter, defaultdict
@@ -200,20 +199,6 @@ def mine_like(reference: dict, encoder: LabelEncoder, top_k: int = 5, threshold:
 # (b) confusions on predictions
 
 
-def _loads(value):
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        try:
-            import json_repair
-
-            return json_repair.loads(value)
-        except Exception:  # noqa: BLE001 - any unparsable answer is simply counted
-            return None
-
-
 def _labels_by_span(tuples: Iterable[tuple], level: str) -> dict[tuple, set[str]]:
     """The task's evaluation tuples ``(level, label, *span)`` of its first level, grouped by span."""
     spans: dict[tuple, set[str]] = defaultdict(set)
@@ -228,6 +213,7 @@ def count_confusions(path: str | Path, task: Optional[str] = None) -> tuple[Coun
     a span the model gave another label than the gold one, read through the task's own evaluation tuples (entity
     string, (subject, object) pair, trigger), so every task's answer shape is understood the way ``eval`` does."""
     from iepile.evaluate.scorer import read_label
+    from iepile.inference.answers import parse_answer
     from iepile.instructions import parse_instruction
     from iepile.tasks import get_task
 
@@ -240,7 +226,7 @@ def count_confusions(path: str | Path, task: Optional[str] = None) -> tuple[Coun
             info["lines without a known task"] += 1
             continue
         gold, gold_problem = read_label(row.get("label"), task_impl)
-        answer = _loads(row.get("output"))
+        answer = parse_answer(row.get("output")).value  # as eval reads it (fences, truncation, json-repair)
         if (gold_problem and not gold) or answer is None:
             info["lines without a readable label or output"] += 1
             continue
