@@ -319,6 +319,17 @@ def test_on_error_takes_fail_or_skip(tmp_path, command):
     assert "--on-error must be" in one_line(result) and "got 'foo'" in one_line(result)
 
 
+@pytest.mark.parametrize("command, allowed", [
+    (["convert", "{x}", "{out}", "-t", "NER", "--schema", str(NER_SCHEMA)], "en, zh"),
+    (["import", "{x}", "{out}", "--format", "conll"], "auto, en, zh"),
+])
+def test_language_must_be_a_supported_one(tmp_path, command, allowed):
+    x = write(tmp_path / "x.json", jsonl({"text": "Eve ran.", "entity": []}))
+    result = invoke(*[a.format(x=x, out=tmp_path / "out.json") for a in command], "--language", "fr")
+    assert result.exit_code == 1 and f"--language must be one of {allowed}, got 'fr'" in one_line(result)
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_predict_device_is_checked_before_the_model(tmp_path):
     x = write(tmp_path / "x.json", jsonl({"instruction": "{}"}))
     result = invoke("predict", x, tmp_path / "out.json", "--model", tmp_path / "no-model", "--device", "foo")
