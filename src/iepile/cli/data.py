@@ -15,8 +15,8 @@ from iepile.cli.console import print_error
 def register(app: typer.Typer) -> None:
     from iepile.config import typer_command
     from iepile.data.clean import CleanOptions
-    from iepile.data.negatives import MineOptions
     from iepile.data.formats.base import ReadOptions
+    from iepile.data.negatives import MineOptions
 
     app.command("import")(typer_command(ReadOptions, run_import, doc=run_import.__doc__, extra=IMPORT_ARGUMENTS))
     app.command("clean")(typer_command(CleanOptions, run_clean, doc=run_clean.__doc__, extra=CLEAN_ARGUMENTS))

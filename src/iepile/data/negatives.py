@@ -55,6 +55,7 @@ class MineOptions:
         get_task(self.task)
 
     def inputs(self) -> list[str]:
+        """The files read (an OUT equal to one of them is refused)."""
         return [p for p in (self.schema, self.like, self.predictions, self.reference) if p]
 
 
