@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import pathlib
 import signal
@@ -343,6 +344,42 @@ def test_killed_while_writing_a_checkpoint_resumes_from_the_previous_complete_on
     assert resumed.global_step == reference.global_step == 6
     assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # rotation: 2 kept
+
+
+class TenSecondsPerReading:
+    """A clock for the time cap: every reading is ten seconds after the last (the cap's decisions, not timings)."""
+
+    def __init__(self):
+        self.now = -10.0
+
+    def __call__(self) -> float:
+        self.now += 10.0
+        return self.now
+
+
+def logged_learning_rates(run: pathlib.Path) -> dict[int, float]:
+    lines = (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+    return {line["step"]: line["learning_rate"] for line in lines if "learning_rate" in line}
+
+
+def test_a_time_cap_fits_the_cosine_schedule_to_the_steps_that_fit(train_tiny_model, train_conll_files, tmp_path):
+    """30 steps asked, 100 s allowed, 10 s a step: after 2 calibration steps the schedule is refitted to end at step
+    10, where training stops; from step 3 on, the learning rates are those of a run asked for 10 steps."""
+    from iepile.training.callbacks import DeadlineCallback
+
+    train_file = write_jsonl(tmp_path / "rows.jsonl", read_rows(train_conll_files[0])[:16])
+    settings = dict(lr_scheduler="cosine", learning_rate=1e-2)
+    deadline = DeadlineCallback(100.0, fit_schedule=True, calibration_steps=2, margin=1.0,
+                                clock=TenSecondsPerReading())
+    fitted = train(tiny_config(train_tiny_model, train_file, tmp_path / "fitted", max_steps=30, **settings),
+                   callbacks=[deadline])
+    assert (deadline.fitted_steps, fitted.global_step, deadline.hit) == (10, 10, False)
+    reference = train(tiny_config(train_tiny_model, train_file, tmp_path / "ten", max_steps=10, **settings))
+    fitted_rates, reference_rates = (logged_learning_rates(pathlib.Path(r.output_dir)) for r in (fitted, reference))
+    assert fitted_rates[2] > reference_rates[2]  # steps 1-2 follow the slower 30-step cosine
+    assert {k: v for k, v in fitted_rates.items() if k >= 3} == pytest.approx(
+        {k: v for k, v in reference_rates.items() if k >= 3})
+    assert fitted_rates[10] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 9 / 10)))  # the last step's
 
 
 def test_a_truncated_checkpoint_is_skipped_with_a_message_not_a_traceback(train_tiny_model, checkpoint_reference,

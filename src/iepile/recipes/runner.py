@@ -27,7 +27,8 @@ Step kinds:
 ``train``
     ``corpus`` (a build step), ``config`` (:class:`iepile.training.config.TrainConfig` fields; ``max_steps``, or
     ``epochs`` when no ``max_steps`` is given, is multiplied by ``--budget-scale``), ``max_minutes`` (a wall-clock cap:
-    training stops at the next step after it, recorded).
+    training stops at the next step after it, recorded; with ``fit_schedule`` (default true) the learning-rate
+    schedule is refitted, after 20 steps, to end at the steps that fit in the cap: ``schedule_fitted_to``).
 ``sample``
     ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
     scaled by ``--budget-scale``; a number, or a mapping ``{dataset: n, "*": n}``). Whole records are drawn (the
@@ -214,7 +215,8 @@ class Runner:
         config = TrainConfig(train_file=corpus["train"], output_dir=str(run_dir), model=self.model,
                              seed=self.seed, progress=self.progress, resume=has_checkpoint,
                              overwrite=not has_checkpoint, **settings)
-        deadline = DeadlineCallback(float(step["max_minutes"]) * 60 * self.scale if step.get("max_minutes") else None)
+        deadline = DeadlineCallback(float(step["max_minutes"]) * 60 * self.scale if step.get("max_minutes") else None,
+                                    fit_schedule=step.get("fit_schedule", True))
         if has_checkpoint:
             self.log(f"   resuming from the last checkpoint in {run_dir / 'checkpoints'}")
         length = f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.epochs:g} epoch(s)"
@@ -223,10 +225,12 @@ class Runner:
                  + (f", stops after {deadline.seconds / 60:.0f} min" if deadline.seconds else ""))
         result = train(config, callbacks=[deadline])
         tps = result.tokens_seen / result.train_seconds if result.train_seconds else 0.0
+        fitted = (f"; the schedule was fitted to the time cap: {deadline.fitted_steps} steps" if deadline.fitted_steps
+                  else "")
         self.log(f"   trained {result.global_step} steps, {result.tokens_seen} tokens in {result.train_seconds:.0f} s "
-                 f"({tps:.0f} tokens/s); loss {result.train_loss}")
+                 f"({tps:.0f} tokens/s); loss {result.train_loss}{fitted}")
         return {"saved_dir": result.saved_dir, "finetuning": config.finetuning, "global_step": result.global_step,
-                "max_steps": config.max_steps,
+                "max_steps": config.max_steps, "schedule_fitted_to": deadline.fitted_steps,
                 "stopped_by_time_cap": deadline.hit, "train_loss": result.train_loss, "tokens_seen": result.tokens_seen,
                 "train_seconds": round(result.train_seconds, 1), "tokens_per_second": round(tps, 1),
                 "examples": result.data_report["train"].get("examples")}

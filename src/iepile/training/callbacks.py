@@ -20,19 +20,57 @@ def _trainer_callback_base():
 
 class DeadlineCallback(_trainer_callback_base()):
     """A wall-clock cap on training: the trainer stops (and saves) at the end of the step that passes ``seconds``;
-    ``hit`` says whether it did (a recipe records it next to its results)."""
+    ``hit`` says whether it did (a recipe records it next to its results).
 
-    def __init__(self, seconds: float | None):
+    With ``fit_schedule`` the learning-rate schedule is fitted to the cap: after ``calibration_steps`` the steps that
+    fit in the time left are estimated from the speed so far, and when fewer than ``max_steps`` fit, the schedule
+    (warm-up and decay) is recomputed to end there and training stops there. A cosine cut off by the clock stops
+    with the learning rate near its peak; on a machine half as fast (no AMX: 190 instead of 350-460 tokens/s,
+    bench/RESULTS.md) that was the whole second half of the decay. ``fitted_steps`` records the new length."""
+
+    def __init__(self, seconds: float | None, fit_schedule: bool = False, calibration_steps: int = 20,
+                 margin: float = 0.95, clock=time.monotonic):
         self.seconds, self.hit, self.started = seconds, False, 0.0
+        self.fit_schedule, self.calibration_steps, self.margin = fit_schedule, calibration_steps, margin
+        self.clock = clock
+        self.first_step, self.fitted_steps = 0, None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.monotonic()
+        self.started, self.first_step = self.clock(), state.global_step
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.seconds and time.monotonic() - self.started > self.seconds:
+    def on_step_end(self, args, state, control, lr_scheduler=None, optimizer=None, **kwargs):
+        elapsed = self.clock() - self.started
+        if self.seconds and elapsed > self.seconds:
             self.hit = True
             control.should_training_stop = True
             control.should_save = True
+        elif (self.seconds and self.fit_schedule and self.fitted_steps is None
+              and state.global_step - self.first_step == self.calibration_steps):
+            per_step = elapsed / self.calibration_steps
+            fitting = state.global_step + int(self.margin * (self.seconds - elapsed) / per_step)
+            if fitting < state.max_steps and refit_schedule(lr_scheduler, optimizer, args, fitting):
+                self.fitted_steps = state.max_steps = fitting
+
+
+def refit_schedule(scheduler, optimizer, args, total_steps: int) -> bool:
+    """Give a running LambdaLR schedule (every schedule transformers builds) the lambdas of the same schedule over
+    ``total_steps``, and set the learning rate of the next step from them; False if the scheduler is of another
+    kind (left as it is)."""
+    import warnings
+
+    from transformers import get_scheduler
+
+    if not hasattr(scheduler, "lr_lambdas") or optimizer is None:
+        return False
+    with warnings.catch_warnings():  # building a scheduler steps it once, before any optimizer step: harmless here
+        warnings.simplefilter("ignore")
+        fresh = get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.get_warmup_steps(total_steps),
+                              num_training_steps=total_steps, scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+    scheduler.lr_lambdas = fresh.lr_lambdas
+    for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    return True
 
 
 class MetricsCallback(_trainer_callback_base()):
@@ -92,7 +130,8 @@ class RichProgressCallback(_trainer_callback_base()):
             return
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         speed = (state.num_input_tokens_seen - self.tokens_at_start) / elapsed
-        self.bar.update(completed=state.global_step, loss=f"loss {self.loss:.4f}", speed=f"{speed:,.0f} tok/s")
+        self.bar.update(completed=state.global_step, total=state.max_steps,  # a schedule fitted to a time cap
+                        loss=f"loss {self.loss:.4f}", speed=f"{speed:,.0f} tok/s")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
