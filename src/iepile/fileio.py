@@ -192,13 +192,18 @@ def check_writable(path: str | os.PathLike, option: str = "output") -> None:
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def write_error_message(error: OSError, *outputs: str | os.PathLike | None) -> str:
-    """A write that failed for lack of space, as one line naming the outputs being written (an ``OSError`` from
-    ``write`` carries no file name, and several outputs may be open at once); any other error as it is."""
-    if error.errno in FULL_DISK:
+@contextlib.contextmanager
+def naming_outputs(*outputs: str | os.PathLike | None) -> Iterator[None]:
+    """Around the writing of ``outputs``: a write that fails for lack of space becomes an ``OSError`` whose message
+    names them (one from ``write`` carries no file name, and several outputs may be open at once)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in FULL_DISK:
+            raise
         names = " and ".join(str(output) for output in outputs if output)
-        return f"could not write {names}: {error.strerror} (nothing was replaced: a previous file is unchanged)"
-    return str(error)
+        raise OSError(f"could not write {names}: {error.strerror} (nothing was replaced: a previous file is "
+                      "unchanged)") from error
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -31,11 +31,8 @@ def _console():
     return Console(stderr=True)
 
 
-def _fail(err: Exception, outputs: tuple = ()) -> None:
-    """Print the error and exit 1; a full disk names the ``outputs`` that were being written."""
-    from iepile.fileio import write_error_message
-
-    print_error(_console(), write_error_message(err, *outputs) if isinstance(err, OSError) and outputs else err)
+def _fail(err: Exception) -> None:
+    print_error(_console(), err)
     raise typer.Exit(1)
 
 
@@ -59,13 +56,13 @@ def _label_map(value: Optional[str]) -> dict:
 
 def run_import(opts, *, src: str, out: str, fmt: str, schema_out: Optional[str], label_map: Optional[str]) -> None:
     """Read a dataset in a common IE format and write unified records plus the 3-line schema file."""
-    from iepile.data.formats import FormatError, import_file, schema_path_for
+    from iepile.data.formats import FormatError, import_file
     from iepile.records import RecordError
 
     try:
         stats = import_file(src, out, fmt, opts, schema_out=schema_out, label_map=_label_map(label_map))
     except (RecordError, FormatError, OSError, ValueError) as err:
-        _fail(err, (out, schema_out or schema_path_for(out)))
+        _fail(err)
     console = _console()
     console.print(f"{stats['records']} records, {stats['entities']} entities, {stats['relations']} relations, "
                   f"{stats['events']} events, {stats['arguments']} arguments → {stats['output']}; "
@@ -100,7 +97,7 @@ def run_clean(opts, *, src: str, out: str, report: Optional[str]) -> None:
     try:
         summary = clean_file(src, out, opts, report)
     except (RecordError, OSError, ValueError) as err:
-        _fail(err, (out, report or f"{out}.removed.jsonl"))
+        _fail(err)
     rejected = f"{summary['rejected']} bad line(s) rejected (--on-error skip); " if summary["rejected"] else ""
     _console().print(f"{summary['kept']} of {summary['records_in']} records kept → {out}; {rejected}removed "
                      f"{summary['removed'] or 'nothing'}; {summary['conflict_groups']} conflict groups; "

@@ -30,7 +30,7 @@ def run_eval(options, *, pred: str, json_out: Optional[str], report: Optional[st
 
     from iepile.evaluate import EvalError, evaluate_file
     from iepile.evaluate.console import print_result
-    from iepile.fileio import check_writable, refuse_input_as_output, write_error_message, write_text_atomic
+    from iepile.fileio import check_writable, naming_outputs, refuse_input_as_output, write_text_atomic
 
     console = Console(stderr=True)
     try:
@@ -54,8 +54,9 @@ def run_eval(options, *, pred: str, json_out: Optional[str], report: Optional[st
         if not path:
             continue
         try:
-            write()
+            with naming_outputs(path):
+                write()
         except OSError as err:  # a full disk: the file written atomically keeps its previous content
-            print_error(console, write_error_message(err, path))
+            print_error(console, err)
             raise typer.Exit(1) from None
         console.print(f"{what} written to {path}")

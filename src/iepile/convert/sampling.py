@@ -7,7 +7,6 @@ draws from its own ``random.Random`` seeded from (global seed, record position),
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from functools import cached_property
@@ -187,11 +186,13 @@ def choose_labels(positives: list[str], all_labels: list[str], rng: random.Rando
 def load_hard_negatives(path: str | Path, task: str, dataset: Optional[str] = None) -> dict[str, list[str]]:
     """A flat ``label → [similar labels]`` dictionary, or the nested task → dataset → dictionary file
     (``hard_dict.json``) with ``dataset`` naming the section."""
+    from iepile.fileio import read_json
+
     path = Path(path)
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read hard-negative dictionary: {err}") from None
+        data: Any = read_json(path)
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read hard-negative dictionary: {err.strerror or err}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a hard-negative dictionary must be a JSON object")
     if data and all(isinstance(v, dict) for v in data.values()):

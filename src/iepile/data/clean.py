@@ -27,7 +27,7 @@ from typing import Iterator, Optional
 
 from iepile.config import check_ranges, opt
 from iepile.records import RecordError, dumps
-from iepile.fileio import atomic_output, refuse_input_as_output
+from iepile.fileio import atomic_output, naming_outputs, refuse_input_as_output
 from iepile.text import has_cjk
 
 LABEL_KEYS = ("entity", "relation", "event")
@@ -360,7 +360,7 @@ def clean_file(src: str | Path, dst: str | Path, opts: Optional[CleanOptions] = 
     merged = _merge_sources(src, entries, by_text, opts) if opts.on_conflict == "merge" and summary.conflicts else {}
     near = NearDupIndex(opts.near_dup, opts.seed) if opts.near_dup else None
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dst) as dst_tmp, atomic_output(report) as report_tmp, \
+    with naming_outputs(dst, report), atomic_output(dst) as dst_tmp, atomic_output(report) as report_tmp, \
             open(dst_tmp, "w", encoding="utf-8", newline="\n") as out, \
             open(report_tmp, "w", encoding="utf-8", newline="\n") as rep:
         for number, rec in _records(src, opts, summary):

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Iterator, Optional
 
-from iepile.fileio import atomic_output, refuse_input_as_output
+from iepile.fileio import atomic_output, naming_outputs, refuse_input_as_output
 from iepile.data.formats.base import ReadOptions, ReadStats
 from iepile.records import dumps
 from iepile.schema import Schema
@@ -165,8 +165,10 @@ def import_file(src: str | Path, out: str | Path, fmt: str, opts: Optional[ReadO
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     collector: Optional[SchemaCollector] = None
+    schema_file = Path(schema_out) if schema_out else schema_path_for(out)
     # both files appear only when the whole input was read: a failure leaves a previous output as it was
-    with atomic_output(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+    with naming_outputs(out, schema_file), atomic_output(out) as tmp, \
+            open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         for rec in records:
             if collector is None:
                 collector = SchemaCollector(opts.task, stats.declared_schema)
@@ -175,7 +177,6 @@ def import_file(src: str | Path, out: str | Path, fmt: str, opts: Optional[ReadO
             handle.write(dumps(rec) + "\n")
         collector = collector or SchemaCollector(opts.task, stats.declared_schema)
         schema = collector.schema()
-        schema_file = Path(schema_out) if schema_out else schema_path_for(out)
         with atomic_output(schema_file) as schema_tmp:
             schema_tmp.write_text(schema.to_lines(), encoding="utf-8")
     result = stats.to_dict()
