@@ -357,6 +357,19 @@ class TenSecondsPerReading:
         return self.now
 
 
+class SlowingClock:
+    """Ten seconds a reading for the first three readings (the start and two steps), twenty after: a run whose first
+    steps are faster than the rest, as length-grouped batches can be."""
+
+    def __init__(self):
+        self.now, self.readings = 0.0, 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        self.now += 0.0 if self.readings == 1 else 10.0 if self.readings <= 3 else 20.0
+        return self.now
+
+
 def logged_learning_rates(run: pathlib.Path) -> dict[int, float]:
     lines = (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
     return {line["step"]: line["learning_rate"] for line in lines if "learning_rate" in line}
@@ -380,6 +393,21 @@ def test_a_time_cap_fits_the_cosine_schedule_to_the_steps_that_fit(train_tiny_mo
     assert {k: v for k, v in fitted_rates.items() if k >= 3} == pytest.approx(
         {k: v for k, v in reference_rates.items() if k >= 3})
     assert fitted_rates[10] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 9 / 10)))  # the last step's
+
+
+def test_the_schedule_is_refitted_when_the_steps_slow_down(train_tiny_model, train_conll_files, tmp_path):
+    """100 s allowed, 10 s a step for two steps and 20 s after: the fit after step 2 (10 steps) is corrected after
+    step 4 (60 s for 4 steps: 2 more fit) and training ends at step 6 as the cap runs out, instead of being stopped
+    by the clock at step 7 of a 10-step schedule with its learning rate still high."""
+    from iepile.training.callbacks import DeadlineCallback
+
+    train_file = write_jsonl(tmp_path / "rows.jsonl", read_rows(train_conll_files[0])[:16])
+    deadline = DeadlineCallback(100.0, fit_schedule=True, calibration_steps=2, margin=1.0, clock=SlowingClock())
+    result = train(tiny_config(train_tiny_model, train_file, tmp_path / "slowing", max_steps=30,
+                               lr_scheduler="cosine", learning_rate=1e-2), callbacks=[deadline])
+    assert (deadline.fitted_steps, result.global_step, deadline.hit) == (6, 6, False)
+    rates = logged_learning_rates(pathlib.Path(result.output_dir))
+    assert rates[6] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))  # the 6-step cosine's last
 
 
 def test_a_truncated_checkpoint_is_skipped_with_a_message_not_a_traceback(train_tiny_model, checkpoint_reference,

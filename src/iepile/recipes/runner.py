@@ -28,7 +28,7 @@ Step kinds:
     ``corpus`` (a build step), ``config`` (:class:`iepile.training.config.TrainConfig` fields; ``max_steps``, or
     ``epochs`` when no ``max_steps`` is given, is multiplied by ``--budget-scale``), ``max_minutes`` (a wall-clock cap:
     training stops at the next step after it, recorded; with ``fit_schedule`` (default true) the learning-rate
-    schedule is refitted, after 20 steps, to end at the steps that fit in the cap: ``schedule_fitted_to``).
+    schedule is refitted every 20 steps to end at the steps that fit in the cap: ``schedule_fitted_to``).
 ``sample``
     ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
     scaled by ``--budget-scale``; a number, or a mapping ``{dataset: n, "*": n}``). Whole records are drawn (the

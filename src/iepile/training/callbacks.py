@@ -22,34 +22,40 @@ class DeadlineCallback(_trainer_callback_base()):
     """A wall-clock cap on training: the trainer stops (and saves) at the end of the step that passes ``seconds``;
     ``hit`` says whether it did (a recipe records it next to its results).
 
-    With ``fit_schedule`` the learning-rate schedule is fitted to the cap: after ``calibration_steps`` the steps that
-    fit in the time left are estimated from the speed so far, and when fewer than ``max_steps`` fit, the schedule
-    (warm-up and decay) is recomputed to end there and training stops there. A cosine cut off by the clock stops
-    with the learning rate near its peak; on a machine half as fast (no AMX: 190 instead of 350-460 tokens/s,
-    bench/RESULTS.md) that was the whole second half of the decay. ``fitted_steps`` records the new length."""
+    With ``fit_schedule`` the learning-rate schedule is fitted to the cap: every ``calibration_steps`` steps the steps
+    that fit in the time left are estimated from the speed so far, and when that differs from the current length
+    (never more than the ``max_steps`` asked), the schedule (warm-up and decay) is recomputed to end there and training
+    stops there. A cosine cut off by the clock stops with the learning rate near its peak; on a machine half as fast
+    (no AMX: 190 instead of 350-460 tokens/s, bench/RESULTS.md) that was the whole second half of the decay. The fit
+    is repeated because the first steps are no sample of the rest: length-grouped batches differ in size, and one
+    fit after 20 steps (298 tokens/s) overestimated a run that went on at 248. ``fitted_steps`` records the length
+    the schedule ended with."""
 
     def __init__(self, seconds: float | None, fit_schedule: bool = False, calibration_steps: int = 20,
                  margin: float = 0.95, clock=time.monotonic):
         self.seconds, self.hit, self.started = seconds, False, 0.0
         self.fit_schedule, self.calibration_steps, self.margin = fit_schedule, calibration_steps, margin
         self.clock = clock
-        self.first_step, self.fitted_steps = 0, None
+        self.first_step, self.asked_steps, self.fitted_steps = 0, 0, None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started, self.first_step = self.clock(), state.global_step
+        self.started, self.first_step, self.asked_steps = self.clock(), state.global_step, state.max_steps
 
     def on_step_end(self, args, state, control, lr_scheduler=None, optimizer=None, **kwargs):
         elapsed = self.clock() - self.started
+        done = state.global_step - self.first_step
         if self.seconds and elapsed > self.seconds:
             self.hit = True
             control.should_training_stop = True
             control.should_save = True
-        elif (self.seconds and self.fit_schedule and self.fitted_steps is None
-              and state.global_step - self.first_step == self.calibration_steps):
-            per_step = elapsed / self.calibration_steps
-            fitting = state.global_step + int(self.margin * (self.seconds - elapsed) / per_step)
-            if fitting < state.max_steps and refit_schedule(lr_scheduler, optimizer, args, fitting):
-                self.fitted_steps = state.max_steps = fitting
+        elif self.seconds and self.fit_schedule and done and done % self.calibration_steps == 0:
+            self.refit(args, state, lr_scheduler, optimizer, per_step=elapsed / done, left=self.seconds - elapsed)
+
+    def refit(self, args, state, lr_scheduler, optimizer, per_step: float, left: float) -> None:
+        """End the schedule at the steps that fit in the time ``left`` at ``per_step`` seconds a step."""
+        fitting = min(self.asked_steps, state.global_step + int(self.margin * left / per_step))
+        if fitting != state.max_steps and refit_schedule(lr_scheduler, optimizer, args, fitting):
+            self.fitted_steps = state.max_steps = fitting
 
 
 def refit_schedule(scheduler, optimizer, args, total_steps: int) -> bool:
