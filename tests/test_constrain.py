@@ -274,6 +274,19 @@ def test_a_cjk_span_may_start_right_after_ascii_digits():
     assert not accepts(grammar_for("NER", ["x"], "AL-AIN won"), '{"x": ["AIN"]}')
 
 
+def test_the_lower_case_word_after_a_hyphen_may_start_a_span():
+    """Found in the 2026-12-03 PHEE run: "induced" of "cyclosporine A-induced" (a gold trigger) could not be copied,
+    so the constrained model wrote "in" (another word of the text) where it wrote "induced" unconstrained. A
+    capitalised part stays inside its token ("AIN" of "AL-AIN")."""
+    text = "Nephrotoxicity is a cyclosporine A-induced and dose-related effect in AL-AIN patients."
+    grammar = grammar_for("EET", ["adverse event"], text)
+    assert accepts(grammar, '{"adverse event": ["induced"]}')
+    assert accepts(grammar, '{"adverse event": ["related"]}')
+    assert accepts(grammar, '{"adverse event": ["A-induced"]}')
+    assert not accepts(grammar, '{"adverse event": ["AIN"]}')
+    assert not accepts(grammar, '{"adverse event": ["nduced"]}')
+
+
 def test_budget_counts_the_closing_in_tokens_not_bytes(tiny_tokenizer):
     """An event with 16 roles closes in about 350 bytes of ``"role": "NAN"``, far fewer tokens: the budget check
     tokenizes the shortest completion, so a 320-token budget still lets the answer name its arguments (counted in

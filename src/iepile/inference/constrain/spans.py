@@ -136,7 +136,9 @@ class TextIndex:
 
     def _mid_token(self, position: int) -> bool:
         """Inside an ASCII token, after a letter or digit and some punctuation: not where a span starts (".S" and "S"
-        of "U.S.", "AIN" of "AL-AIN"; '"France' and "France" of ' "France"' are fine). A CJK character is a word of
+        of "U.S.", "AIN" of "AL-AIN"; '"France' and "France" of ' "France"' are fine). The lower-case word after one
+        hyphen is not inside a token: PHEE's triggers are "induced" of "cyclosporine A-induced" and "related" of
+        "dose-related" (refused, the model under --constrain wrote "in" for "induced"). A CJK character is a word of
         its own: "击败" of "85比70击败了" starts a span."""
         lead = self.data[position]
         if lead >= 0x80:
@@ -147,6 +149,8 @@ class TextIndex:
         while before >= 0 and self.data[before] < 0x80 and self.data[before] not in _SPACES \
                 and not _is_word_byte(self.data[before]):
             before -= 1
+        if before == position - 2 and self.data[before + 1] == 0x2D and 0x61 <= lead <= 0x7A:  # "A-induced"
+            return False
         return before >= 0 and _is_word_byte(self.data[before])
 
     def is_boundary(self, position: int) -> bool:
