@@ -346,27 +346,19 @@ def test_killed_while_writing_a_checkpoint_resumes_from_the_previous_complete_on
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # rotation: 2 kept
 
 
-class TenSecondsPerReading:
-    """A clock for the time cap: every reading is ten seconds after the last (the cap's decisions, not timings)."""
+class SteppingClock:
+    """A clock for the time cap: the first reading is 0, each later one ``seconds`` after the last, or ``later``
+    seconds after the first ``fast`` steps (a run whose first steps are faster than the rest, as length-grouped
+    batches can be). The cap's decisions are tested, not timings."""
 
-    def __init__(self):
-        self.now = -10.0
-
-    def __call__(self) -> float:
-        self.now += 10.0
-        return self.now
-
-
-class SlowingClock:
-    """Ten seconds a reading for the first three readings (the start and two steps), twenty after: a run whose first
-    steps are faster than the rest, as length-grouped batches can be."""
-
-    def __init__(self):
-        self.now, self.readings = 0.0, 0
+    def __init__(self, seconds: float = 10.0, later: float | None = None, fast: int = 2):
+        self.now, self.readings, self.seconds, self.later, self.fast = 0.0, 0, seconds, later, fast
 
     def __call__(self) -> float:
         self.readings += 1
-        self.now += 0.0 if self.readings == 1 else 10.0 if self.readings <= 3 else 20.0
+        if self.readings > 1:
+            slow = self.later is not None and self.readings > self.fast + 1
+            self.now += self.later if slow else self.seconds
         return self.now
 
 
@@ -383,7 +375,7 @@ def test_a_time_cap_fits_the_cosine_schedule_to_the_steps_that_fit(train_tiny_mo
     train_file = write_jsonl(tmp_path / "rows.jsonl", read_rows(train_conll_files[0])[:16])
     settings = dict(lr_scheduler="cosine", learning_rate=1e-2)
     deadline = DeadlineCallback(100.0, fit_schedule=True, calibration_steps=2, margin=1.0,
-                                clock=TenSecondsPerReading())
+                                clock=SteppingClock())
     fitted = train(tiny_config(train_tiny_model, train_file, tmp_path / "fitted", max_steps=30, **settings),
                    callbacks=[deadline])
     assert (deadline.fitted_steps, fitted.global_step, deadline.hit) == (10, 10, False)
@@ -402,7 +394,8 @@ def test_the_schedule_is_refitted_when_the_steps_slow_down(train_tiny_model, tra
     from iepile.training.callbacks import DeadlineCallback
 
     train_file = write_jsonl(tmp_path / "rows.jsonl", read_rows(train_conll_files[0])[:16])
-    deadline = DeadlineCallback(100.0, fit_schedule=True, calibration_steps=2, margin=1.0, clock=SlowingClock())
+    deadline = DeadlineCallback(100.0, fit_schedule=True, calibration_steps=2, margin=1.0,
+                                clock=SteppingClock(later=20.0))
     result = train(tiny_config(train_tiny_model, train_file, tmp_path / "slowing", max_steps=30,
                                lr_scheduler="cosine", learning_rate=1e-2), callbacks=[deadline])
     assert (deadline.fitted_steps, result.global_step, deadline.hit) == (6, 6, False)

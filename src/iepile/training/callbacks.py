@@ -28,7 +28,7 @@ class DeadlineCallback(_trainer_callback_base()):
     stops there. A cosine cut off by the clock stops with the learning rate near its peak; on a machine half as fast
     (no AMX: 190 instead of 350-460 tokens/s, bench/RESULTS.md) that was the whole second half of the decay. The fit
     is repeated because the first steps are no sample of the rest: length-grouped batches differ in size, and one
-    fit after 20 steps (298 tokens/s) overestimated a run that went on at 248. ``fitted_steps`` records the length
+    fit after 20 steps (298 tokens/s) overestimated a run that went on at 241. ``fitted_steps`` records the length
     the schedule ended with."""
 
     def __init__(self, seconds: float | None, fit_schedule: bool = False, calibration_steps: int = 20,

@@ -145,12 +145,12 @@ class TextIndex:
             char = self.data[position:position + _utf8_length(lead)].decode("utf-8", "replace")
             if char and is_cjk(char[0]):
                 return False
+        if position and self.data[position - 1] == ord("-") and ord("a") <= lead <= ord("z"):  # "A-induced"
+            return False
         before = position - 1
         while before >= 0 and self.data[before] < 0x80 and self.data[before] not in _SPACES \
                 and not _is_word_byte(self.data[before]):
             before -= 1
-        if before == position - 2 and self.data[before + 1] == 0x2D and 0x61 <= lead <= 0x7A:  # "A-induced"
-            return False
         return before >= 0 and _is_word_byte(self.data[before])
 
     def is_boundary(self, position: int) -> bool:
