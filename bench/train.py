@@ -9,7 +9,9 @@ dataset), so batches carry the real spread of lengths (short NER prompts, long e
 fixed seeded slice of the same mix that no variant trains on. Each variant is a set of :class:`iepile.training.recipe.
 TrainConfig` overrides on a common base and runs in its own process (so peak RSS is its own), with the same seed and
 data, for ``--minutes`` of training (a wall-clock cap, model loading and compilation included: what a user waits
-for), then one evaluation on the dev file. Throughput counts real (non-padding) tokens per second over the steps
+for) or for exactly ``--steps`` steps (a minutes-capped run reaches a step that depends on its speed, and batch
+lengths vary along the epoch: with ``--steps``, variants of the same batch settings time the same batches), then one
+evaluation on the dev file. Throughput counts real (non-padding) tokens per second over the steps
 after the first ``--warmup`` ones. Ratios are against the first variant, measured in the same run.
 """
 
@@ -71,13 +73,14 @@ def run_variant(args: argparse.Namespace) -> None:
 
         def on_step_end(self, a, state, control, **kwargs):
             self.marks[state.global_step] = (time.perf_counter(), state.num_input_tokens_seen)
-            if time.perf_counter() - started > args.minutes * 60:
+            if not args.steps and time.perf_counter() - started > args.minutes * 60:
                 control.should_training_stop = True
 
     clock = Clock()
     output = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-train-{args.name}-"))
+    step_cap = {"max_steps": args.steps} if args.steps else {}
     config = TrainConfig(train_file=args.train_file, valid_file=args.dev_file, output_dir=str(output),
-                         **{**BASE, **overrides})
+                         **{**BASE, **step_cap, **overrides})
     result = train(config, callbacks=[clock])
     steps = sorted(clock.marks)
     first = steps[min(args.warmup, len(steps)) - 1]  # the clock starts after the warm-up steps
@@ -130,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--minutes", type=float, default=4.0, help="training minutes per variant")
+    parser.add_argument("--steps", type=int, help="train exactly this many steps instead of --minutes: variants "
+                        "with the same batch settings then time the same batches (compile, threads, checkpointing)")
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of tokens/s")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,key=value (TrainConfig)")
@@ -151,12 +156,14 @@ def main() -> None:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-train-"))
     train_file, dev_file, sizes = build_mix(pathlib.Path(args.data).resolve(), folder, args.answer_tokens,
                                             args.dev_lines)
-    print(f"{sizes}; {args.minutes:g} min per variant; base {BASE}; {platform.processor() or platform.machine()}, "
+    budget = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
+    print(f"{sizes}; {budget} per variant; base {BASE}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {datetime.date.today()}", flush=True)
     results = []
     for name, overrides in variants.items():
         command = [sys.executable, __file__, "--name", name, "--overrides", json.dumps(overrides), "--train-file",
-                   train_file, "--dev-file", dev_file, "--minutes", str(args.minutes), "--warmup", str(args.warmup)]
+                   train_file, "--dev-file", dev_file, "--minutes", str(args.minutes), "--warmup", str(args.warmup),
+                   *(["--steps", str(args.steps)] if args.steps else [])]
         completed = subprocess.run(command, capture_output=True, text=True)
         if completed.returncode != 0:
             print(f"{name} failed:\n{completed.stderr[-2000:]}", flush=True)
@@ -165,7 +172,8 @@ def main() -> None:
         print(row(results[-1], results[0]), flush=True)
     print_table(results)
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"base": BASE, "minutes": args.minutes, "sizes": sizes,
+        pathlib.Path(args.json).write_text(json.dumps({"base": BASE, "minutes": args.minutes, "steps": args.steps,
+                                                       "sizes": sizes,
                                                        "results": results}, indent=2) + "\n", encoding="utf-8")
 
 

@@ -501,6 +501,20 @@ def test_full_fine_tuning_saves_a_plain_model(train_tiny_model, train_conll_file
     assert "model.layers.0.self_attn.q_proj.weight" in changed
 
 
+def test_compiled_training_learns_the_same_adapter(train_tiny_model, train_conll_files, tmp_path):
+    """--compile (one compiled decoder block for every layer and every batch width) changes the speed, not the
+    result: same steps on the same batches give the same adapter, saved under the same names."""
+    from torch._dynamo.utils import counters
+
+    settings = dict(max_steps=4, batching="padded", learning_rate=1e-2)  # four batch widths
+    eager = train(tiny_config(train_tiny_model, train_conll_files[0], tmp_path / "eager", **settings))
+    counters.clear()
+    compiled = train(tiny_config(train_tiny_model, train_conll_files[0], tmp_path / "compiled", compile=True,
+                                 **settings))
+    assert counters["stats"]["unique_graphs"] > 0  # it did compile
+    assert max_difference(adapter_tensors(eager.saved_dir), adapter_tensors(compiled.saved_dir)) < 1e-4
+
+
 DDP_SCRIPT = """
 import sys
 from iepile.training.recipe import TrainConfig, train

@@ -73,8 +73,9 @@ class TrainConfig:
     max_grad_norm: float = opt(1.0, "Gradient clipping norm.")
     dtype: str = opt("auto", "auto (bf16 where supported), bf16, fp16 or fp32.")
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass (less memory, slower).")
-    compile: bool = opt(False, "torch.compile the model (measured on 2 CPU cores: 1.2x tokens/s after a compile of "
-                        "several minutes; see bench/RESULTS.md).")
+    compile: bool = opt(False, "torch.compile one decoder block for every layer and batch shape (2 CPU cores: "
+                        "LoRA 1.5x tokens/s and less memory, full 1.2x, after seconds of compiling; needs a C++ "
+                        "compiler; bench/RESULTS.md).")
     seed: int = opt(42, "Seed of data order, initialisation and dropout.")
     # bookkeeping
     logging_steps: int = opt(10, "Log (metrics.jsonl) every N steps.")

@@ -168,6 +168,17 @@ def answer_loss_trainer_class():
             group_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
             return EpochSeededLengthGroupedSampler([len(e["input_ids"]) for e in dataset], group_size, self.args.seed)
 
+        def _build_accelerator_args(self, **kwargs):
+            """``--compile`` as accelerate's regional compilation with dynamic shapes: one decoder block is
+            compiled and reused by every layer, once for every batch shape. Whole-model compilation recompiled for
+            new batch shapes and took minutes of a run on two CPU cores; this takes seconds (bench/RESULTS.md)."""
+            args = super()._build_accelerator_args(**kwargs)
+            plugin = args.get("dynamo_plugin")
+            if plugin is not None and self.args.torch_compile:
+                plugin.use_regional_compilation = True
+                plugin.dynamic = True
+            return args
+
         staging: pathlib.Path | None = None  # set while a checkpoint is being written
 
         def _get_output_dir(self, trial):
