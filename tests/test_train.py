@@ -506,13 +506,26 @@ def test_compiled_training_learns_the_same_adapter(train_tiny_model, train_conll
     result: same steps on the same batches give the same adapter, saved under the same names."""
     from torch._dynamo.utils import counters
 
-    settings = dict(max_steps=4, batching="padded", learning_rate=1e-2)  # four batch widths
+    settings = dict(max_steps=4, batching="padded", learning_rate=1e-2)  # random batches of differing widths
     eager = train(tiny_config(train_tiny_model, train_conll_files[0], tmp_path / "eager", **settings))
     counters.clear()
     compiled = train(tiny_config(train_tiny_model, train_conll_files[0], tmp_path / "compiled", compile=True,
                                  **settings))
     assert counters["stats"]["unique_graphs"] > 0  # it did compile
     assert max_difference(adapter_tensors(eager.saved_dir), adapter_tensors(compiled.saved_dir)) < 1e-4
+
+
+def test_compile_without_a_cpp_compiler_is_refused_before_training(monkeypatch):
+    from torch._inductor import config as inductor_config
+    from torch._inductor.cpp_builder import cpp_compiler_search
+
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/nonexistent/g++"))
+    cpp_compiler_search.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"--compile needs a C\+\+ compiler"):
+            TrainConfig(train_file="x", output_dir="y", compile=True).validate()
+    finally:
+        cpp_compiler_search.cache_clear()
 
 
 DDP_SCRIPT = """

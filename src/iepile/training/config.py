@@ -108,12 +108,27 @@ class TrainConfig:
             raise FileNotFoundError(f"--init-adapter {self.init_adapter}: no adapter_config.json there")
         if self.valid_file and self.val_size:
             raise ValueError("give either a validation file or a validation size, not both")
+        if self.compile:
+            require_cpp_compiler()
 
     @property
     def lr(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
         return 2e-4 if self.finetuning == "lora" else 2e-5
+
+
+def require_cpp_compiler() -> None:
+    """``--compile``'s inductor backend builds C++ kernels: say so before the model loads, not in a traceback of the
+    first step."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler:
+        raise ValueError("--compile needs a C++ compiler (g++, or the one the CXX variable names): install one "
+                         "(apt-get install g++) or train without --compile") from None
 
 
 @dataclasses.dataclass
