@@ -33,6 +33,7 @@ TINY = {
     "train.config.logging_steps": 1,
     "dev.max_instructions": 3,
     "tune.thresholds": [0.05],
+    "tune.min_gold": 1,  # every dataset its own threshold (the recipe's per_dataset)
     "tune.options": {"batch_size": 8, "max_new_tokens": 8},
     "test.max_instructions": 4,
     "predict.options": {"batch_size": 8, "max_new_tokens": 8},
@@ -86,12 +87,22 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
     test_lines = (out / "test" / "test.json").read_text(encoding="utf-8")
     assert not set(dev_lines.splitlines()) & set(test_lines.splitlines())  # tuned on dev, never on test
 
-    # 2 systems × 2 decoding modes (and the fine-tuned one at its tuned threshold), each a finished answer file
+    # each dataset its own threshold: its best dev F1 (ties: greedy)
+    for dataset, chosen in tune["thresholds"].items():
+        f1 = {p["threshold"]: p["f1"] for p in tune["points"] if p["dataset"] == dataset}
+        assert f1[chosen] == max(f1.values()) and (chosen is None or f1[None] < f1[chosen])
+
+    # 2 systems × 2 decoding modes (and the fine-tuned one at its tuned thresholds), each a finished answer file
     runs = first["results"]["predict"]["runs"]
-    tuned = [] if tune["threshold"] is None else [("finetuned@0.05", False), ("finetuned@0.05", True)]
+    per_dataset = any(t is not None for t in tune["thresholds"].values())
+    tuned = [("finetuned@dev", False), ("finetuned@dev", True)] if per_dataset else []
     assert sorted((r["system"], r["constrain"]) for r in runs) == sorted(
         [("base", False), ("base", True), ("finetuned", False), ("finetuned", True), *tuned])
     systems = len(runs) // 2
+    asked = [json.loads(line)["instruction"] for line in test_lines.splitlines()]
+    for run in runs:  # answers in the sample's order, the per-dataset run joined from its parts
+        answered = Path(run["file"]).read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["instruction"] for line in answered] == asked
 
     results = json.loads((out / "results" / "results.json").read_text(encoding="utf-8"))
     assert results["commit"] and results["machine"]["nproc"] >= 1 and results["machine"]["date"]
@@ -116,7 +127,7 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
     # the zero-shot table: every unseen dataset, both systems, labels in natural language
     zero = json.loads((out / "zeroshot-results" / "results.json").read_text(encoding="utf-8"))
     assert {r["dataset"] for r in zero["rows"]} == set(ZERO_SHOT)
-    assert {r["system"] for r in zero["rows"]} == {"base", "finetuned"}
+    assert {"base", "finetuned"} <= {r["system"] for r in zero["rows"]} <= {"base", "finetuned", "finetuned@dev"}
     asked = (out / "zeroshot-corpus" / "corpus" / "test" / "CrossNER_AI" / "test.json").read_text(encoding="utf-8")
     assert "programming language" in asked and "programlang" not in asked
     fewrel = (out / "zeroshot-corpus" / "corpus" / "test" / "FewRel" / "test.json").read_text(encoding="utf-8")
@@ -178,6 +189,44 @@ def test_zero_shot_sets_are_never_trained_on(manifest):
             path = source["file"] if isinstance(source, dict) else source
             if any(folder in str(path) for folder in ZERO_SHOT_FOLDERS):
                 assert split != "train", f"{manifest.name}: {dataset['name']} trains on a zero-shot set"
+
+
+def test_a_threshold_per_dataset_answers_each_dataset_at_its_own_in_the_sample_order(tmp_path):
+    """The default model (the tiny random one writes no JSON, so no threshold would show)."""
+    import iepile
+    from iepile.inference.predict import PredictOptions, predict_file
+    from iepile.recipes.runner import Runner
+
+    texts = ["Barack Obama met Angela Merkel in Berlin on Tuesday to discuss the NATO summit.",
+             "Apple said Tim Cook will visit the company's new offices in London next month.",
+             "The United Nations sent aid to Haiti after the earthquake, said Ban Ki-moon.",
+             "Roger Federer beat Rafael Nadal at Wimbledon, the All England Club announced."]
+    # all three labels in one instruction: the base model answers those in JSON (one label alone, it echoes)
+    lines = iepile.convert([{"text": t, "entity": []} for t in texts], task="NER", language="en", split="test",
+                           split_num=3, schema=["location", "organization", "person"])
+    for number, line in enumerate(lines):  # two datasets, interleaved
+        line["source"] = "low" if number % 2 else "high"
+    src = tmp_path / "sample.json"
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    runner = Runner(load_recipe(RECIPE), output=str(tmp_path / "run"), progress=False, log=lambda message: None)
+    options = {"batch_size": 4, "max_new_tokens": 64, "dtype": "fp32"}  # bf16 sums differ with the batch
+    runner._predict(str(src), tmp_path / "joined.json", None, False, {"low": 0.05, "*": 0.95},
+                    {"options": options})
+    joined = [json.loads(line) for line in (tmp_path / "joined.json").read_text(encoding="utf-8").splitlines()]
+    assert [line["instruction"] for line in joined] == [line["instruction"] for line in lines]
+
+    def alone(threshold):  # every line answered in one run at one threshold
+        predict_file(src, tmp_path / f"{threshold}.json", PredictOptions(threshold=threshold, progress=False,
+                                                                        **options))
+        return [json.loads(line)["output"] for line in
+                (tmp_path / f"{threshold}.json").read_text(encoding="utf-8").splitlines()]
+
+    low, high = alone(0.05), alone(0.95)
+    assert low != high  # the threshold moves this model's answers, so the check below can tell them apart
+    assert [line["output"] for line in joined] == [low[n] if line["source"] == "low" else high[n]
+                                                   for n, line in enumerate(lines)]
+    with pytest.raises(RecipeError, match="no tuned threshold for dataset 'high'"):
+        runner._predict(str(src), tmp_path / "missing.json", None, False, {"low": 0.05}, {"options": options})
 
 
 def test_every_step_kind_has_a_runner(tmp_path):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from iepile.evaluate.curves import best_threshold, best_thresholds_per_dataset
 from iepile.inference.threshold import (CLOSE, CLOSE_OBJECT, EMPTY, MORE, MORE_OBJECT, OPEN, QUOTED, JsonCursor,
                               ListDecisionProcessor, check_threshold, token_class)
 
@@ -49,6 +50,24 @@ def test_every_list_decision_of_a_real_answer_is_found(answer, opened, tiny_toke
     stopping = [data for data, point in steps if point and token_class(data) == point[1]]
     assert len(stopping) == answer.count("[")
     assert len(extracting) == opened, extracting
+
+
+def _points(table: dict[str, tuple[int, dict]]) -> list[dict]:
+    return [{"dataset": dataset, "threshold": t, "f1": f1, "gold": gold}
+            for dataset, (gold, f1s) in table.items() for t, f1 in f1s.items()]
+
+
+def test_tuning_picks_the_best_macro_threshold_and_per_dataset_ones_where_dev_has_enough_gold():
+    points = _points({"DuEE": (40, {None: 2.0, 0.2: 20.0, 0.7: 0.0}),       # barely opens: wants a low threshold
+                      "conll04": (30, {None: 15.0, 0.2: 10.0, 0.7: 25.0}),  # over-predicts: a high one
+                      "tiny": (3, {None: 50.0, 0.2: 0.0, 0.7: 100.0})})     # 3 gold items: not enough to choose
+    chosen, macro = best_threshold(points)
+    assert macro == {None: 22.33, 0.2: 10.0, 0.7: 41.67} and chosen == 0.7
+    assert best_thresholds_per_dataset(points, chosen, min_gold=20) == {"DuEE": 0.2, "conll04": 0.7, "tiny": 0.7}
+    assert best_thresholds_per_dataset(points, None, min_gold=50) == {"DuEE": None, "conll04": None, "tiny": None}
+    # ties go to greedy decoding, then to the threshold nearest 0.5
+    assert best_threshold(_points({"a": (9, {0.2: 5.0, None: 5.0, 0.7: 5.0})}))[0] is None
+    assert best_threshold(_points({"a": (9, {0.2: 5.0, 0.6: 5.0})}))[0] == 0.6
 
 
 def test_threshold_is_checked():

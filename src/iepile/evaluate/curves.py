@@ -12,15 +12,34 @@ from pathlib import Path
 from typing import Optional
 
 
+def _best(f1_by_threshold: dict[Optional[float], float]) -> Optional[float]:
+    """The threshold with the highest F1; ties go to greedy decoding, then to the threshold nearest 0.5."""
+    return max(f1_by_threshold, key=lambda t: (f1_by_threshold[t], t is None,
+                                               -abs((t if t is not None else 0.5) - 0.5)))
+
+
 def best_threshold(points: list[dict]) -> tuple[Optional[float], dict[Optional[float], float]]:
     """The threshold with the best F1 averaged over datasets (each dataset weighs the same, whatever its size), and
-    that average for every threshold. Ties go to greedy decoding, then to the threshold nearest 0.5."""
+    that average for every threshold."""
     per_threshold: dict[Optional[float], list[float]] = defaultdict(list)
     for point in points:
         per_threshold[point["threshold"]].append(point["f1"])
     macro = {t: round(sum(f1s) / len(f1s), 2) for t, f1s in per_threshold.items()}
-    best = max(macro, key=lambda t: (macro[t], t is None, -abs((t if t is not None else 0.5) - 0.5)))
-    return best, macro
+    return _best(macro), macro
+
+
+def best_thresholds_per_dataset(points: list[dict], fallback: Optional[float],
+                                min_gold: int) -> dict[str, Optional[float]]:
+    """Each dataset's own best threshold where its dev sample holds at least ``min_gold`` gold items, ``fallback``
+    (the macro choice) where it holds fewer: one number rarely suits every dataset (a model that barely opens
+    DuEE's event lists wants a low one, a model that over-predicts CoNLL-2004's pairs a high one), but a handful of
+    gold items cannot tell thresholds apart."""
+    chosen = {}
+    for dataset in dict.fromkeys(p["dataset"] for p in points):
+        mine = [p for p in points if p["dataset"] == dataset]
+        enough = min(p["gold"] for p in mine) >= min_gold
+        chosen[dataset] = _best({p["threshold"]: p["f1"] for p in mine}) if enough else fallback
+    return chosen
 
 
 def plot_precision_recall(points: list[dict], dataset: str, path: Path, chosen: Optional[float]) -> None:

@@ -82,10 +82,13 @@ def score_rows(lines: list[dict], dataset: str, mode: str, run: dict, confusable
     main = task_result["micro"]
     answers = task_result["lines"]
     failed = task_result["parse"]["failed"]
+    threshold = run.get("threshold")
+    if isinstance(threshold, dict):  # tuned per dataset ("*": the others)
+        threshold = threshold.get(dataset, threshold.get("*"))
     predicted = sum(level["pred"] for level in levels.values())
     hallucinated = sum(level["errors"].get("hallucinated", 0) for level in levels.values())
     row = {"test": run["test"], "system": run["system"], "constrain": run["constrain"],
-           "threshold": run.get("threshold"), "dataset": dataset,
+           "threshold": threshold, "dataset": dataset,
            "task": task, "mode": mode, "records": task_result["records"], "answers": answers,
            "level": main["level"], "f1": main["f1"], "precision": main["precision"], "recall": main["recall"],
            "tp": main["tp"], "pred": main["pred"], "gold": main["gold"],
@@ -199,15 +202,23 @@ def _tuning(tuning: dict) -> list[str]:
     thresholds = [t for t, _ in tuning["macro_f1"]]
     datasets = list(dict.fromkeys(p["dataset"] for p in tuning["points"]))
     f1 = {(p["dataset"], p["threshold"]): p for p in tuning["points"]}
-    lines = [f"## Threshold tuned on dev: {name(tuning['threshold'])}", "",
+    per_dataset = tuning.get("thresholds")
+    how = ("each dataset's best F1 is chosen where its dev sample holds at least "
+           f"{tuning.get('min_gold')} gold items, else the best F1 averaged over datasets" if per_dataset
+           else "the best F1 averaged over datasets is chosen")
+    lines = [f"## Threshold tuned on dev: {'per dataset' if per_dataset else name(tuning['threshold'])}", "",
              f"System {tuning['system']}{' +constrain' if tuning['constrain'] else ''}; strict F1 (P/R) on the dev "
-             "sample, per threshold; the best F1 averaged over datasets is chosen (ties: greedy).", "",
-             "| dataset | " + " | ".join(name(t) for t in thresholds) + " |", "|---|" + "---|" * len(thresholds)]
+             f"sample, per threshold (gold items in brackets); {how} (ties: greedy).", "",
+             "| dataset | " + " | ".join(name(t) for t in thresholds) + " | chosen |",
+             "|---|" + "---|" * (len(thresholds) + 1)]
     for dataset in datasets:
         cells = [f"{f1[dataset, t]['f1']:.2f} ({f1[dataset, t]['precision']:.0f}/{f1[dataset, t]['recall']:.0f})"
                  if (dataset, t) in f1 else "-" for t in thresholds]
-        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    lines.append("| **mean** | " + " | ".join(f"{m:.2f}" for _, m in tuning["macro_f1"]) + " |")
+        gold = next(p["gold"] for p in tuning["points"] if p["dataset"] == dataset)
+        chosen = per_dataset[dataset] if per_dataset else tuning["threshold"]
+        lines.append(f"| {dataset} ({gold}) | " + " | ".join(cells) + f" | {name(chosen)} |")
+    lines.append("| **mean** | " + " | ".join(f"{m:.2f}" for _, m in tuning["macro_f1"])
+                 + f" | {name(tuning['threshold'])} |")
     lines.append("")
     lines += [f"![{dataset}: precision/recall by threshold]({plot})" for dataset, plot in tuning["plots"].items()]
     return lines + [""]

@@ -37,10 +37,13 @@ Step kinds:
 ``tune``
     ``dev`` (a sample step of a dev split), ``system`` (a train step), ``thresholds`` (list), ``constrain``,
     ``options``: predicts the dev sample greedily and at each threshold, keeps the threshold with the best F1 averaged
-    over datasets, and draws each dataset's precision/recall points (``pr-<dataset>.png``).
+    over datasets, and draws each dataset's precision/recall points (``pr-<dataset>.png``). ``per_dataset: true``
+    also keeps each dataset's own best threshold where its dev sample holds at least ``min_gold`` (default 20) gold
+    items, the macro choice elsewhere.
 ``predict``
     ``tests`` (sample steps), ``systems: {name: null | train step}`` (null = the base model, zero-shot),
-    ``tuned: {system: tune step}`` (the system once more at the threshold that step chose, as ``system@t``;
+    ``tuned: {system: tune step}`` (the system once more at the threshold that step chose, as ``system@t``, or at
+    each dataset's, as ``system@dev``;
     ``keep_greedy: false`` keeps only that one), ``constrain: [false, true]``, ``options``
     (:class:`iepile.inference.predict.PredictOptions` fields).
 ``report``
@@ -285,9 +288,15 @@ class Runner:
         for system, train_step in (step.get("systems") or {"base": None}).items():
             tune = (step.get("tuned") or {}).get(system)
             chosen = self.results[tune]["threshold"] if tune else None
+            if tune and self.results[tune].get("thresholds"):  # per dataset; the macro choice for the others
+                chosen = {**self.results[tune]["thresholds"], "*": chosen}
+                if all(t is None for t in chosen.values()):
+                    chosen = None  # greedy won everywhere
             if chosen is None or step.get("keep_greedy", True):
                 systems.append((system, train_step, None))
-            if chosen is not None:
+            if isinstance(chosen, dict):
+                systems.append((f"{system}@dev", train_step, chosen))
+            elif chosen is not None:
                 systems.append((f"{system}@{chosen:g}", train_step, chosen))
         return systems
 
@@ -296,7 +305,7 @@ class Runner:
         """``--threshold`` for one system, chosen on a dev sample (never the test): one prediction run per
         threshold and one greedy, scored per dataset (strict); the best F1 averaged over datasets wins, and each
         dataset's precision/recall points are drawn to ``pr-<dataset>.png``."""
-        from iepile.evaluate.curves import best_threshold, plot_precision_recall
+        from iepile.evaluate.curves import best_threshold, best_thresholds_per_dataset, plot_precision_recall
 
         dev = self.results[step["dev"]]
         constrain = bool(step.get("constrain", False))
@@ -312,18 +321,65 @@ class Runner:
                 points.append({"threshold": threshold, "dataset": dataset, "precision": row["precision"],
                                "recall": row["recall"], "f1": row["f1"], "pred": row["pred"], "gold": row["gold"]})
         chosen, macro = best_threshold(points)
+        datasets = list(dict.fromkeys(p["dataset"] for p in points))
+        per_dataset = best_thresholds_per_dataset(points, chosen, int(step.get("min_gold", 20))) \
+            if step.get("per_dataset") else {}
         plots = {}
-        for dataset in dict.fromkeys(p["dataset"] for p in points):
+        for dataset in datasets:
             plots[dataset] = str(folder / f"pr-{dataset}.png")
-            plot_precision_recall(points, dataset, Path(plots[dataset]), chosen)
-        self.log(f"   chosen threshold: {'greedy' if chosen is None else chosen} (dev macro F1 "
-                 + ", ".join(f"{'greedy' if t is None else t}: {f1:.2f}" for t, f1 in macro.items()) + ")")
-        return {"threshold": chosen, "system": step["system"], "constrain": constrain, "points": points,
-                "macro_f1": [[t, f1] for t, f1 in macro.items()], "plots": plots}
+            plot_precision_recall(points, dataset, Path(plots[dataset]), per_dataset.get(dataset, chosen))
+        name = lambda t: "greedy" if t is None else f"{t:g}"  # noqa: E731
+        self.log(f"   chosen threshold: {name(chosen)} (dev macro F1 "
+                 + ", ".join(f"{name(t)}: {f1:.2f}" for t, f1 in macro.items()) + ")"
+                 + ("; per dataset: " + ", ".join(f"{d} {name(t)}" for d, t in per_dataset.items())
+                    if per_dataset else ""))
+        result = {"threshold": chosen, "system": step["system"], "constrain": constrain, "points": points,
+                  "macro_f1": [[t, f1] for t, f1 in macro.items()], "plots": plots}
+        if per_dataset:
+            result.update(thresholds=per_dataset, min_gold=int(step.get("min_gold", 20)))
+        return result
 
-    def _predict(self, src: str, dst: Path, train_step: Optional[str], constrain: bool, threshold: Optional[float],
-                 step: dict):
-        """Answer ``src`` with a system (the base model, or what ``train_step`` trained) and the step's options."""
+    def _predict(self, src: str, dst: Path, train_step: Optional[str], constrain: bool,
+                 threshold: Optional[float] | dict[str, Optional[float]], step: dict):
+        """Answer ``src`` with a system (the base model, or what ``train_step`` trained) and the step's options; a
+        threshold per dataset (``{source: t, "*": t for the rest}``) answers each dataset's lines apart and joins
+        them in order."""
+        if isinstance(threshold, dict):
+            return self._predict_per_dataset(src, dst, train_step, constrain, threshold, step)
+        return self._predict_one(src, dst, train_step, constrain, threshold, step)
+
+    def _predict_per_dataset(self, src: str, dst: Path, train_step: Optional[str], constrain: bool,
+                             thresholds: dict[str, Optional[float]], step: dict):
+        from iepile.inference.predict import PredictSummary
+
+        parts_dir = dst.parent / f"{dst.stem}.parts"
+        parts_dir.mkdir(exist_ok=True)
+        groups: dict[str, list[int]] = {}  # dataset → its line numbers in src
+        with open(src, encoding="utf-8") as handle:
+            lines = [line if line.endswith("\n") else line + "\n" for line in handle if line.strip()]
+        for number, line in enumerate(lines):
+            groups.setdefault(json.loads(line).get("source", ""), []).append(number)
+        total, answers = PredictSummary(output=str(dst)), [""] * len(lines)
+        for dataset, numbers in groups.items():
+            if dataset not in thresholds and "*" not in thresholds:
+                raise RecipeError(f"{src}: no tuned threshold for dataset {dataset!r} (tuned: {sorted(thresholds)})")
+            part_in, part_out = parts_dir / f"{dataset}.in.json", parts_dir / f"{dataset}.json"
+            write_text_atomic(part_in, "".join(lines[n] for n in numbers))
+            summary = self._predict_one(str(part_in), part_out, train_step, constrain,
+                                        thresholds.get(dataset, thresholds.get("*")), step)
+            total.lines += summary.lines
+            total.generated += summary.generated
+            total.seconds += summary.seconds
+            with open(part_out, encoding="utf-8") as handle:
+                for number, answer in zip(numbers, (a for a in handle if a.strip()), strict=True):
+                    answers[number] = answer if answer.endswith("\n") else answer + "\n"
+        with atomic_output(dst) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            out.writelines(answers)
+        return total
+
+    def _predict_one(self, src: str, dst: Path, train_step: Optional[str], constrain: bool,
+                     threshold: Optional[float], step: dict):
+        """One ``iepile predict`` run of ``src`` at one threshold (None: greedy)."""
         from iepile.inference.predict import PredictOptions, predict_file
 
         model, adapter = self._system_model(train_step)
