@@ -131,3 +131,12 @@ def _data_path(base: Path, value: str, written_root: Path, data: Path) -> str:
         return str(data / path.relative_to(written_root))
     except ValueError:
         return str(path)
+
+
+def per_dataset(setting: Any, dataset: str) -> Any:
+    """A setting given as one value for every dataset or as a mapping ``{dataset: v, "*": v}`` (``*`` for the rest):
+    sample caps (a dataset asking many instructions a record, DuEE's 16 schema groups, sampled smaller) and tuned
+    thresholds."""
+    if isinstance(setting, dict):
+        return setting.get(dataset, setting.get("*"))
+    return setting

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from iepile.fileio import read_jsonl, write_text_atomic
+from iepile.recipes.manifest import per_dataset
 
 
 def machine_info() -> dict:
@@ -82,9 +83,7 @@ def score_rows(lines: list[dict], dataset: str, mode: str, run: dict, confusable
     main = task_result["micro"]
     answers = task_result["lines"]
     failed = task_result["parse"]["failed"]
-    threshold = run.get("threshold")
-    if isinstance(threshold, dict):  # tuned per dataset ("*": the others)
-        threshold = threshold.get(dataset, threshold.get("*"))
+    threshold = per_dataset(run.get("threshold"), dataset)  # tuned per dataset, or one for all
     predicted = sum(level["pred"] for level in levels.values())
     hallucinated = sum(level["errors"].get("hallucinated", 0) for level in levels.values())
     row = {"test": run["test"], "system": run["system"], "constrain": run["constrain"],
@@ -202,11 +201,11 @@ def _tuning(tuning: dict) -> list[str]:
     thresholds = [t for t, _ in tuning["macro_f1"]]
     datasets = list(dict.fromkeys(p["dataset"] for p in tuning["points"]))
     f1 = {(p["dataset"], p["threshold"]): p for p in tuning["points"]}
-    per_dataset = tuning.get("thresholds")
+    own = tuning.get("thresholds")
     how = ("each dataset's best F1 is chosen where its dev sample holds at least "
-           f"{tuning.get('min_gold')} gold items, else the best F1 averaged over datasets" if per_dataset
+           f"{tuning.get('min_gold')} gold items, else the best F1 averaged over datasets" if own
            else "the best F1 averaged over datasets is chosen")
-    lines = [f"## Threshold tuned on dev: {'per dataset' if per_dataset else name(tuning['threshold'])}", "",
+    lines = [f"## Threshold tuned on dev: {'per dataset' if own else name(tuning['threshold'])}", "",
              f"System {tuning['system']}{' +constrain' if tuning['constrain'] else ''}; strict F1 (P/R) on the dev "
              f"sample, per threshold (gold items in brackets); {how} (ties: greedy).", "",
              "| dataset | " + " | ".join(name(t) for t in thresholds) + " | chosen |",
@@ -215,7 +214,7 @@ def _tuning(tuning: dict) -> list[str]:
         cells = [f"{f1[dataset, t]['f1']:.2f} ({f1[dataset, t]['precision']:.0f}/{f1[dataset, t]['recall']:.0f})"
                  if (dataset, t) in f1 else "-" for t in thresholds]
         gold = next(p["gold"] for p in tuning["points"] if p["dataset"] == dataset)
-        chosen = per_dataset[dataset] if per_dataset else tuning["threshold"]
+        chosen = own[dataset] if own else tuning["threshold"]
         lines.append(f"| {dataset} ({gold}) | " + " | ".join(cells) + f" | {name(chosen)} |")
     lines.append("| **mean** | " + " | ".join(f"{m:.2f}" for _, m in tuning["macro_f1"])
                  + f" | {name(tuning['threshold'])} |")

@@ -66,8 +66,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from iepile.fileio import atomic_output, write_text_atomic
-from iepile.recipes.manifest import (DEFAULT_DATA, RecipeError, corpus_document, load_recipe, scaled,
-                                     step_key)
+from iepile.recipes.manifest import (DEFAULT_DATA, RecipeError, corpus_document, load_recipe, per_dataset,
+                                     scaled, step_key)
 from iepile.recipes.results import (answers_by_source, commit_info, load_confusable, machine_info, score_rows,
                                     write_results)
 
@@ -303,8 +303,9 @@ class Runner:
     # -- tune ---------------------------------------------------------------------------------------------------------
     def step_tune(self, step: dict, folder: Path) -> dict:
         """``--threshold`` for one system, chosen on a dev sample (never the test): one prediction run per
-        threshold and one greedy, scored per dataset (strict); the best F1 averaged over datasets wins, and each
-        dataset's precision/recall points are drawn to ``pr-<dataset>.png``."""
+        threshold and one greedy, scored per dataset (strict); the best F1 averaged over datasets wins (with
+        ``per_dataset``, also each dataset's own best where its dev gold suffices), and each dataset's
+        precision/recall points are drawn to ``pr-<dataset>.png``."""
         from iepile.evaluate.curves import best_threshold, best_thresholds_per_dataset, plot_precision_recall
 
         dev = self.results[step["dev"]]
@@ -321,22 +322,20 @@ class Runner:
                 points.append({"threshold": threshold, "dataset": dataset, "precision": row["precision"],
                                "recall": row["recall"], "f1": row["f1"], "pred": row["pred"], "gold": row["gold"]})
         chosen, macro = best_threshold(points)
-        datasets = list(dict.fromkeys(p["dataset"] for p in points))
-        per_dataset = best_thresholds_per_dataset(points, chosen, int(step.get("min_gold", 20))) \
-            if step.get("per_dataset") else {}
+        min_gold = int(step.get("min_gold", 20))
+        own = best_thresholds_per_dataset(points, chosen, min_gold) if step.get("per_dataset") else {}
         plots = {}
-        for dataset in datasets:
+        for dataset in dict.fromkeys(p["dataset"] for p in points):
             plots[dataset] = str(folder / f"pr-{dataset}.png")
-            plot_precision_recall(points, dataset, Path(plots[dataset]), per_dataset.get(dataset, chosen))
+            plot_precision_recall(points, dataset, Path(plots[dataset]), own.get(dataset, chosen))
         name = lambda t: "greedy" if t is None else f"{t:g}"  # noqa: E731
         self.log(f"   chosen threshold: {name(chosen)} (dev macro F1 "
                  + ", ".join(f"{name(t)}: {f1:.2f}" for t, f1 in macro.items()) + ")"
-                 + ("; per dataset: " + ", ".join(f"{d} {name(t)}" for d, t in per_dataset.items())
-                    if per_dataset else ""))
+                 + ("; per dataset: " + ", ".join(f"{d} {name(t)}" for d, t in own.items()) if own else ""))
         result = {"threshold": chosen, "system": step["system"], "constrain": constrain, "points": points,
                   "macro_f1": [[t, f1] for t, f1 in macro.items()], "plots": plots}
-        if per_dataset:
-            result.update(thresholds=per_dataset, min_gold=int(step.get("min_gold", 20)))
+        if own:
+            result.update(thresholds=own, min_gold=min_gold)
         return result
 
     def _predict(self, src: str, dst: Path, train_step: Optional[str], constrain: bool,
@@ -366,7 +365,7 @@ class Runner:
             part_in, part_out = parts_dir / f"{dataset}.in.json", parts_dir / f"{dataset}.json"
             write_text_atomic(part_in, "".join(lines[n] for n in numbers))
             summary = self._predict_one(str(part_in), part_out, train_step, constrain,
-                                        thresholds.get(dataset, thresholds.get("*")), step)
+                                        per_dataset(thresholds, dataset), step)
             total.lines += summary.lines
             total.generated += summary.generated
             total.seconds += summary.seconds
@@ -431,14 +430,6 @@ class Runner:
 
 def _record_key(record: dict) -> str:
     return str(record.get("record_index", record.get("id")))
-
-
-def per_dataset(cap, dataset: str) -> Optional[int]:
-    """A sample cap is one number for every dataset or a mapping ``{dataset: n, "*": n}`` (``*`` for the rest), so
-    that a dataset asking many instructions a record (DuEE: 16 schema groups) can be sampled smaller."""
-    if isinstance(cap, dict):
-        return cap.get(dataset, cap.get("*"))
-    return cap
 
 
 def sample_records(path: Path, dataset: str, seed: int, max_instructions: Optional[int],
