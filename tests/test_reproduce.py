@@ -69,7 +69,9 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
         files = [p["file"] if isinstance(p, dict) else p for p in dataset["splits"].values()]
         assert all(Path(p).is_relative_to(data_dir) for p in files)
     hard = {d["name"]: d.get("hard_negative_dataset") for d in corpus["datasets"]}
-    assert hard["conll04"] == "conll04" and hard["PHEE"] == "PHEE" and hard["CoNLL2003"] == "CoNLL2003"
+    assert hard["PHEE"] == "PHEE" and hard["CoNLL2003"] == "CoNLL2003"
+    conll04 = next(d for d in corpus["datasets"] if d["name"] == "conll04")
+    assert conll04["max_neg_per_pos"] == 1 and conll04["label_map"]["Work_For"] == "work for"
 
     # the sample: whole records, at most 4 instructions a dataset (at least one record)
     sample = first["results"]["test"]["datasets"]
