@@ -143,6 +143,13 @@ def test_reproduce_recipe_end_to_end_and_cached_rerun(tmp_path, data_dir):
     with pytest.raises(RecipeError, match="different settings"):
         run_recipe(RECIPE, **{**kwargs, "settings": {**TINY, "test.max_instructions": 5}})
 
+    # --redo reruns a step and the steps that read it (its key is unchanged); --until stops after a step
+    redone = run_recipe(RECIPE, **kwargs, redo=("dev",), until="tune")
+    assert redone["status"] == {"corpus": "cached", "train": "cached", "dev": "ran", "tune": "ran"}
+    assert redone["results"]["tune"]["thresholds"] == tune["thresholds"]
+    with pytest.raises(RecipeError, match="no step 'trian'.*corpus, train, dev"):
+        run_recipe(RECIPE, **kwargs, until="trian")
+
 
 def test_sample_is_whole_records_and_seeded(tmp_path):
     path = tmp_path / "test.json"

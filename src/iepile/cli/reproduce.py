@@ -25,7 +25,10 @@ def reproduce_command(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<recipe name>)."),
     settings: List[str] = typer.Option([], "--set", help="Override a recipe value: STEP.KEY=VALUE (YAML value), "
                                        "e.g. --set train.config.batch_size=4."),
-    redo: List[str] = typer.Option([], "--redo", help="Rerun this step (its folder is removed first)."),
+    redo: List[str] = typer.Option([], "--redo", help="Rerun this step and every later step that reads it (their "
+                                   "folders are removed first)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Stop after this step (later steps are left as they "
+                                        "are)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Build, train, predict and score as a recipe says; writes a results table (markdown + JSON)."""
@@ -37,7 +40,8 @@ def reproduce_command(
     console = Console(stderr=True)
     try:
         result = run_recipe(recipe, data=data, model=model, budget_scale=budget_scale, output=output,
-                            settings=parse_settings(settings), redo=tuple(redo), progress=not quiet)
+                            settings=parse_settings(settings), redo=tuple(redo), until=until,
+                            progress=not quiet)
     except (RecipeError, FileNotFoundError, FileExistsError) as error:
         print_error(console, error)
         raise typer.Exit(1) from None

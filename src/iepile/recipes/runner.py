@@ -15,7 +15,8 @@ A recipe is one YAML manifest in ``recipes/`` listing steps that run top to bott
 Every step writes into ``<output>/<step name>/`` and ends by writing ``step.json`` with a key: a hash of its settings
 and of the keys of the steps it reads. A rerun skips a step whose ``step.json`` has the same key (so an interrupted
 run resumes: a half-trained adapter continues from its last checkpoint, a half-done prediction file from its
-journal). A step whose settings changed is refused until its folder is removed (or ``--redo NAME``).
+journal). A step whose settings changed is refused until its folder is removed (or ``--redo NAME``, which reruns
+it and every later step that reads it, directly or not). ``--until NAME`` stops after that step.
 
 Step kinds:
 
@@ -83,7 +84,7 @@ def _say(message: str) -> None:
 class Runner:
     def __init__(self, recipe: dict, *, data: Optional[str] = None, model: Optional[str] = None,
                  budget_scale: float = 1.0, output: Optional[str] = None, redo: tuple[str, ...] = (),
-                 progress: bool = True, log: Callable[[str], None] = _say):
+                 until: Optional[str] = None, progress: bool = True, log: Callable[[str], None] = _say):
         self.recipe = recipe
         self.recipe_dir = Path(recipe["_path"]).parent
         self.data = Path(data or recipe.get("data") or DEFAULT_DATA)
@@ -101,10 +102,14 @@ class Runner:
         self.seed = int(recipe.get("seed", 42))
         name = recipe["name"] + ("" if budget_scale == 1 else f"-scale{budget_scale:g}")
         self.out = Path(output) if output else Path.cwd() / "runs" / name
-        self.redo = set(redo)
         self.progress = progress
         self.log = log
         self.steps = {step["name"]: step for step in recipe["steps"]}
+        for wanted in (*redo, *([until] if until else [])):
+            if wanted not in self.steps:
+                raise RecipeError(f"no step {wanted!r} in {recipe['_path']}; its steps: {', '.join(self.steps)}")
+        self.redo = set(redo)  # grows by every step that reads a redone one (see run_step)
+        self.until = until
         self.keys: dict[str, str] = {}
         self.results: dict[str, dict] = {}
         self.status: dict[str, str] = {}
@@ -117,16 +122,22 @@ class Runner:
                  f"{self.model or 'default SmolLM2-135M-Instruct'}, budget scale {self.scale:g})")
         for number, step in enumerate(self.recipe["steps"], start=1):
             self.run_step(number, step)
+            if step["name"] == self.until:
+                self.log(f"stopped after step {self.until!r} (--until)")
+                break
         self.log(f"recipe finished in {time.perf_counter() - started:.0f} s; everything is under {self.out}")
         return {"output": str(self.out), "status": dict(self.status), "results": self.results}
 
     def run_step(self, number: int, step: dict) -> None:
         name, kind = step["name"], step["kind"]
         folder = self.out / name
-        key = step_key({"step": step, "upstream": [self.keys[d] for d in self.depends(step)], "scale": self.scale,
+        upstream = self.depends(step)
+        key = step_key({"step": step, "upstream": [self.keys[d] for d in upstream], "scale": self.scale,
                      "seed": self.seed, "data": str(self.data), "model": self.model, "files": self._read_files(step)})
         self.keys[name] = key
         marker = folder / MARKER
+        if self.redo.intersection(upstream):  # a redone step's key does not change: its readers must rerun too
+            self.redo.add(name)
         if name in self.redo and folder.exists():
             shutil.rmtree(folder)
         if marker.exists():
@@ -461,9 +472,9 @@ def sample_records(path: Path, dataset: str, seed: int, max_instructions: Option
 
 def run_recipe(path: str | os.PathLike, *, data: Optional[str] = None, model: Optional[str] = None,
                budget_scale: float = 1.0, output: Optional[str] = None, settings: Optional[dict] = None,
-               redo: tuple[str, ...] = (), progress: bool = True,
+               redo: tuple[str, ...] = (), until: Optional[str] = None, progress: bool = True,
                log: Callable[[str], None] = _say) -> dict:
     """Run a recipe; returns ``{"output", "status": {step: "ran" | "cached"}, "results": {step: ...}}``."""
     recipe = load_recipe(path, settings)
     return Runner(recipe, data=data, model=model, budget_scale=budget_scale, output=output, redo=tuple(redo),
-                  progress=progress, log=log).run()
+                  until=until, progress=progress, log=log).run()
