@@ -71,6 +71,18 @@ def parse_instruction(instruction: str) -> dict:
     return parsed
 
 
+def instruction_sentence(instruction: str) -> str:
+    """The task sentence an IEPile instruction starts with ('' for any other prompt). Instructions of one task and
+    language begin with the same tokens, so training batches them together and computes that prefix once
+    (:mod:`iepile.training.prefix`)."""
+    try:
+        parsed = orjson.loads(instruction)
+    except orjson.JSONDecodeError:
+        return ""
+    sentence = parsed.get("instruction") if isinstance(parsed, dict) else None
+    return sentence if isinstance(sentence, str) else ""
+
+
 def read_instruction(instruction: Any) -> tuple[str, Optional[list]]:
     """The input text and the schema group of an instruction, leniently: a prompt that is not an IEPile instruction
     still serves as the text (for the hallucination check), with no schema."""

@@ -7,7 +7,9 @@ import random
 from typing import Any
 
 from iepile.fileio import read_jsonl
+from iepile.instructions import instruction_sentence
 from iepile.training.config import TrainConfig
+from iepile.training.prefix import split_shared_prefix
 
 # ---- 2. data -------------------------------------------------------------------------------------------------------
 
@@ -57,7 +59,8 @@ def encode_rows(rows: list[dict], builder: Any, config: TrainConfig) -> tuple[li
         )
         counts[encoded.status] += 1
         if encoded.input_ids:
-            examples.append({"input_ids": encoded.input_ids, "labels": encoded.labels, "index": index})
+            examples.append({"input_ids": encoded.input_ids, "labels": encoded.labels, "index": index,
+                             "group": instruction_sentence(row["instruction"])})
     report = {"rows": len(rows), "examples": len(examples), **dict(sorted(counts.items()))}
     report["tokens"] = sum(len(e["input_ids"]) for e in examples)
     report["answer_tokens"] = sum(sum(1 for label in e["labels"] if label != -100) for e in examples)
@@ -73,17 +76,36 @@ class SupervisedCollator:
     Every batch also says where answer tokens are predicted (``logits_to_keep``, a boolean mask) and what they are
     (``shift_labels``): the model then projects only those positions onto the vocabulary. Prompts are most of the
     tokens and the vocabulary projection is the most expensive layer of a small model, so this is a large saving.
+
+    With ``share_prefix`` a padded batch whose rows start with the same tokens carries them once as ``prefix_ids``
+    (one row), ``input_ids`` and ``labels`` hold the rest of each row and ``attention_mask`` covers both
+    (:mod:`iepile.training.prefix`).
     """
 
-    def __init__(self, pad_token_id: int, batching: str, seen_indices: list[int] | None = None):
+    def __init__(self, pad_token_id: int, batching: str, seen_indices: list[int] | None = None, *,
+                 share_prefix: bool = False):
         self.pad_token_id = pad_token_id
         self.batching = batching
         self.seen_indices = seen_indices
+        self.share_prefix = share_prefix and batching != "packed"
 
     def __call__(self, features: list[dict]) -> dict:
+        import torch
+
         if self.seen_indices is not None:
             self.seen_indices.extend(f["index"] for f in features if "index" in f)
-        batch = self._packed(features) if self.batching == "packed" else self._padded(features)
+        split = split_shared_prefix(features) if self.share_prefix else None
+        if self.batching == "packed":
+            batch = self._packed(features)
+        elif split is None:
+            batch = self._padded(features)
+        else:
+            prefix, rests = split
+            batch = self._padded(rests)
+            rows = len(rests)
+            batch["attention_mask"] = torch.cat([torch.ones(rows, len(prefix), dtype=torch.long),
+                                                 batch["attention_mask"]], dim=1)
+            batch["prefix_ids"] = torch.tensor([prefix])
         return {**batch, **answer_positions(batch["labels"])}
 
     def _padded(self, features: list[dict]) -> dict:
@@ -134,10 +156,14 @@ class EpochSeededLengthGroupedSampler(_sampler_base()):
 
     The stock ``LengthGroupedSampler`` draws from the global RNG, so after ``--resume`` the interrupted epoch would
     be reshuffled differently; seeding by epoch gives the same order on every rank and after a resume.
+
+    With ``groups`` (one key per example: its prompt's task sentence) every window of 50 batches is also ordered by
+    group, so that nearly every batch holds one group and shares its prompt prefix (:mod:`iepile.training.prefix`).
     """
 
-    def __init__(self, lengths: list[int], group_size: int, seed: int):
+    def __init__(self, lengths: list[int], group_size: int, seed: int, groups: list[str] | None = None):
         self.lengths, self.group_size, self.seed, self.epoch = lengths, group_size, seed, 0
+        self.groups = groups
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -150,7 +176,12 @@ class EpochSeededLengthGroupedSampler(_sampler_base()):
         from transformers.trainer_pt_utils import get_length_grouped_indices
 
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=generator))
+        order = get_length_grouped_indices(self.lengths, self.group_size, generator=generator)
+        if self.groups is None:
+            return iter(order)
+        window = 50 * self.group_size
+        return iter([i for start in range(0, len(order), window)
+                     for i in sorted(order[start:start + window], key=lambda i: (self.groups[i], -self.lengths[i]))])
 
 
 class TokenBudgetBatchSampler(_sampler_base()):
@@ -162,17 +193,22 @@ class TokenBudgetBatchSampler(_sampler_base()):
 
     The batches are composed once (examples sorted by length, ties in a seeded order, cut greedily) and only their
     order is shuffled per epoch (seeded by seed and epoch): the number of batches is the same in every epoch and
-    after a resume, which the Trainer's step counting needs.
+    after a resume, which the Trainer's step counting needs. With ``groups`` (one key per example: its prompt's
+    task sentence) a batch holds one group only, so that its rows share their prompt prefix
+    (:mod:`iepile.training.prefix`).
     """
 
-    def __init__(self, lengths: list[int], max_tokens: int, max_examples: int, seed: int):
+    def __init__(self, lengths: list[int], max_tokens: int, max_examples: int, seed: int,
+                 groups: list[str] | None = None):
         self.seed, self.epoch = seed, 0
         tie_break = random.Random(f"{seed}:token-budget")
-        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], tie_break.random()))
+        group_of = groups or [""] * len(lengths)
+        order = sorted(range(len(lengths)), key=lambda i: (group_of[i], lengths[i], tie_break.random()))
         self.batches: list[list[int]] = []
         batch: list[int] = []
         for i in order:  # ascending length: the newcomer is the longest, so padded size = (n + 1) * lengths[i]
-            if batch and ((len(batch) + 1) * lengths[i] > max_tokens or len(batch) == max_examples):
+            if batch and ((len(batch) + 1) * lengths[i] > max_tokens or len(batch) == max_examples
+                          or group_of[batch[0]] != group_of[i]):
                 self.batches.append(batch)
                 batch = []
             batch.append(i)

@@ -71,10 +71,12 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
         train_dataset=train_set,
         eval_dataset=valid_set or None,
         processing_class=tokenizer,
-        data_collator=SupervisedCollator(tokenizer.pad_token_id, config.batching, seen_indices),
+        data_collator=SupervisedCollator(tokenizer.pad_token_id, config.batching, seen_indices,
+                                         share_prefix=config.shares_prefix),
         callbacks=[metrics, *(callbacks or [])],
     )
     trainer.batch_tokens = config.batch_tokens
+    trainer.share_prefix = config.shares_prefix
     use_rich_progress(trainer, config)
     if trainer.is_world_process_zero():
         write_json(output / "train_config.json", config_record(config, model, builder))

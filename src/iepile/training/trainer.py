@@ -13,6 +13,7 @@ from iepile.training.callbacks import RichProgressCallback
 from iepile.training.checkpoints import finish_checkpoint, newest_complete_checkpoint, remove_staging, staging_dir
 from iepile.training.config import TrainConfig
 from iepile.training.data import EpochSeededLengthGroupedSampler, TokenBudgetBatchSampler
+from iepile.training import prefix
 from iepile.training.model import lora_targets
 
 # ---- 4. trainer ----------------------------------------------------------------------------------------------------
@@ -149,6 +150,10 @@ def answer_loss_trainer_class():
             self.loss_is_scaled_for_ga = True
 
         batch_tokens: int | None = None  # set by train(): TokenBudgetBatchSampler batches
+        share_prefix: bool = False  # set by train(): batches grouped by prompt prefix, computed once a batch
+
+        def prefix_groups(self, dataset) -> list[str] | None:
+            return [e["group"] for e in dataset] if self.share_prefix else None
 
         def get_train_dataloader(self):
             if not self.batch_tokens:
@@ -156,7 +161,8 @@ def answer_loss_trainer_class():
             from torch.utils.data import DataLoader
 
             lengths = [len(e["input_ids"]) for e in self.train_dataset]
-            sampler = TokenBudgetBatchSampler(lengths, self.batch_tokens, self.args.train_batch_size, self.args.seed)
+            sampler = TokenBudgetBatchSampler(lengths, self.batch_tokens, self.args.train_batch_size, self.args.seed,
+                                              groups=self.prefix_groups(self.train_dataset))
             collator = self._get_collator_with_removed_columns(self.data_collator, description="Training")
             return self.accelerator.prepare(DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=collator,
                                                        num_workers=0))
@@ -166,7 +172,8 @@ def answer_loss_trainer_class():
                 return super()._get_train_sampler(train_dataset)
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             group_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
-            return EpochSeededLengthGroupedSampler([len(e["input_ids"]) for e in dataset], group_size, self.args.seed)
+            return EpochSeededLengthGroupedSampler([len(e["input_ids"]) for e in dataset], group_size, self.args.seed,
+                                                   groups=self.prefix_groups(dataset))
 
         def _build_accelerator_args(self, **kwargs):
             """``--compile`` as accelerate's regional compilation with dynamic shapes: one decoder block is
@@ -205,7 +212,7 @@ def answer_loss_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             targets = inputs.pop("shift_labels")
             inputs.pop("labels", None)
-            outputs = model(**inputs)
+            outputs = prefix.forward(model, inputs)
             logits = outputs.logits.float().reshape(-1, outputs.logits.shape[-1])
             loss = torch.nn.functional.cross_entropy(logits, targets.to(logits.device), reduction="sum")
             if num_items_in_batch is None:
