@@ -100,12 +100,16 @@ def test_token_budget_batches_hold_one_prompt_group_each():
 def test_grouped_batches_are_ordered_by_prompt_group_within_each_window():
     from iepile.training.recipe import EpochSeededLengthGroupedSampler
 
-    lengths = [(i * 37) % 200 + 10 for i in range(96)]
-    groups = [["ner", "re"][i % 2] for i in range(96)]
+    lengths = [(i * 37) % 200 + 10 for i in range(98)]
+    groups = [["ner", "re"][i % 2] for i in range(98)]
     order = list(EpochSeededLengthGroupedSampler(lengths, 4, seed=3, groups=groups))
-    assert sorted(order) == list(range(96))
-    mixed = [b for b in range(0, 96, 4) if len({groups[i] for i in order[b:b + 4]}) > 1]
-    assert len(mixed) <= 1  # one window of 50 batches holds all 24: at most the batch at the group boundary
+    assert sorted(order) == list(range(98))
+    batches = [order[b:b + 4] for b in range(0, 98, 4)]
+    mixed = [b for b in batches if len({groups[i] for i in b}) > 1]
+    assert len(mixed) <= 1  # one window of 50 batches holds all 25: at most the batch at the group boundary
+    assert [len(b) for b in batches] == [4] * 24 + [2]  # the short batch stays last: every batch a cut of the window
+    first_groups = [groups[b[0]] for b in batches[:-1]]
+    assert first_groups != sorted(first_groups)  # the batches are shuffled, not one group after the other
     assert order == list(EpochSeededLengthGroupedSampler(lengths, 4, seed=3, groups=groups))  # seeded
 
 

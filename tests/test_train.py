@@ -387,6 +387,25 @@ def test_a_time_cap_fits_the_cosine_schedule_to_the_steps_that_fit(train_tiny_mo
     assert fitted_rates[10] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 9 / 10)))  # the last step's
 
 
+def test_a_token_cap_stops_at_the_step_that_reaches_it_with_the_schedule_fitted(train_tiny_model, train_conll_files,
+                                                                                tmp_path):
+    """One row 16 times: every step trains the same tokens s. A cap of 10.5 s: after 2 calibration steps the
+    schedule is fitted to 11 steps, and training stops there, at the first step whose tokens reach the cap."""
+    from iepile.training.callbacks import DeadlineCallback
+
+    row = read_rows(train_conll_files[0])[0]
+    train_file = write_jsonl(tmp_path / "same.jsonl", [row] * 16)
+    config = tiny_config(train_tiny_model, train_file, tmp_path / "capped", max_steps=30, lr_scheduler="cosine")
+    examples, _ = encode_rows(read_rows(train_file), PromptBuilder(load_tokenizer(str(train_tiny_model))), config)
+    per_step = config.batch_size * len(examples[0]["input_ids"])
+    deadline = DeadlineCallback(None, fit_schedule=True, calibration_steps=2, tokens=int(10.5 * per_step))
+    result = train(config, callbacks=[deadline])
+    assert (deadline.fitted_steps, result.global_step, deadline.stopped_by) == (11, 11, "tokens")
+    assert result.tokens_seen == 11 * per_step
+    rates = logged_learning_rates(pathlib.Path(result.output_dir))
+    assert rates[11] == pytest.approx(config.lr * 0.5 * (1 + math.cos(math.pi * 10 / 11)))  # the 11-step cosine's last
+
+
 def test_the_schedule_is_refitted_when_the_steps_slow_down(train_tiny_model, train_conll_files, tmp_path):
     """100 s allowed, 10 s a step for two steps and 20 s after: the fit after step 2 (10 steps) is corrected after
     step 4 (60 s for 4 steps: 2 more fit) and training ends at step 6 as the cap runs out, instead of being stopped

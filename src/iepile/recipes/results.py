@@ -145,7 +145,8 @@ def results_markdown(doc: dict, step: dict) -> str:
                          f"fine-tuning steps, "
                          f"{result['tokens_seen']} tokens in {result['train_seconds']:.0f} s "
                          f"({result['tokens_per_second']:.0f} tokens/s)"
-                         + ("; **stopped by the time cap**" if result.get("stopped_by_time_cap") else ""))
+                         + ("; **stopped by the time cap**" if result.get("stopped_by_time_cap") else "")
+                         + ("; stopped by the token cap" if result.get("stopped_by_token_cap") else ""))
     lines += ["", "F1 is micro F1 of the task's main level (NER entity, RE relation, EE trigger; EE also shows the "
               "argument level), in percent: strict mode = exact strings, each tuple once, lenient JSON parsing "
               "(code fences, json-repair); iepile mode = the reference scorer (duplicates count, P and R rounded "

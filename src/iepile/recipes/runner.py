@@ -28,8 +28,10 @@ Step kinds:
 ``train``
     ``corpus`` (a build step), ``config`` (:class:`iepile.training.config.TrainConfig` fields; ``max_steps``, or
     ``epochs`` when no ``max_steps`` is given, is multiplied by ``--budget-scale``), ``max_minutes`` (a wall-clock cap:
-    training stops at the next step after it, recorded; with ``fit_schedule`` (default true) the learning-rate
-    schedule is refitted every 20 steps to end at the steps that fit in the cap: ``schedule_fitted_to``).
+    training stops at the next step after it, recorded), ``max_tokens`` (a cap on the tokens trained, prompts
+    included: the same amount of training on any machine; scaled by ``--budget-scale``); with ``fit_schedule``
+    (default true) the learning-rate schedule is refitted every 20 steps to end at the steps that fit in the caps:
+    ``schedule_fitted_to``.
 ``sample``
     ``corpus``, ``split`` (default test), ``datasets``, ``max_instructions`` or ``max_records`` per dataset (both
     scaled by ``--budget-scale``; a number, or a mapping ``{dataset: n, "*": n}``). Whole records are drawn (the
@@ -230,13 +232,15 @@ class Runner:
                              seed=self.seed, progress=self.progress, resume=has_checkpoint,
                              overwrite=not has_checkpoint, **settings)
         deadline = DeadlineCallback(float(step["max_minutes"]) * 60 * self.scale if step.get("max_minutes") else None,
-                                    fit_schedule=step.get("fit_schedule", True))
+                                    fit_schedule=step.get("fit_schedule", True),
+                                    tokens=scaled(step["max_tokens"], self.scale) if step.get("max_tokens") else None)
         if has_checkpoint:
             self.log(f"   resuming from the last checkpoint in {run_dir / 'checkpoints'}")
         length = f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.epochs:g} epoch(s)"
         self.log(f"   {'LoRA' if config.finetuning == 'lora' else 'full'} fine-tune: {length} × batch "
                  f"{config.batch_size}×{config.grad_accum}"
-                 + (f", stops after {deadline.seconds / 60:.0f} min" if deadline.seconds else ""))
+                 + (f", stops after {deadline.seconds / 60:.0f} min" if deadline.seconds else "")
+                 + (f", stops at {deadline.tokens:,} tokens" if deadline.tokens else ""))
         result = train(config, callbacks=[deadline])
         tps = result.tokens_seen / result.train_seconds if result.train_seconds else 0.0
         fitted = (f"; the schedule was fitted to the time cap: {deadline.fitted_steps} steps" if deadline.fitted_steps
@@ -245,7 +249,8 @@ class Runner:
                  f"({tps:.0f} tokens/s); loss {result.train_loss}{fitted}")
         return {"saved_dir": result.saved_dir, "finetuning": config.finetuning, "global_step": result.global_step,
                 "max_steps": config.max_steps, "schedule_fitted_to": deadline.fitted_steps,
-                "stopped_by_time_cap": deadline.hit, "train_loss": result.train_loss, "tokens_seen": result.tokens_seen,
+                "stopped_by_time_cap": deadline.stopped_by == "time",
+                "stopped_by_token_cap": deadline.stopped_by == "tokens", "train_loss": result.train_loss, "tokens_seen": result.tokens_seen,
                 "train_seconds": round(result.train_seconds, 1), "tokens_per_second": round(tps, 1),
                 "examples": result.data_report["train"].get("examples")}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 import time
 from typing import Any
@@ -19,41 +20,63 @@ def _trainer_callback_base():
 
 
 class DeadlineCallback(_trainer_callback_base()):
-    """A wall-clock cap on training: the trainer stops (and saves) at the end of the step that passes ``seconds``;
-    ``hit`` says whether it did (a recipe records it next to its results).
+    """A cap on training: wall-clock ``seconds`` and/or ``tokens`` (every token of the batches, the prompts' too, as
+    ``num_input_tokens_seen`` counts them). The trainer stops (and saves) at the end of the step that passes a cap;
+    ``stopped_by`` says which cap stopped it ("time", "tokens" or None; a recipe records it next to its results). A time cap is what a user waits for; a
+    token cap trains the same amount on any machine (the recipe's 65 minutes were 554k tokens on one 2-core CPU and
+    1.06M on another, bench/RESULTS.md), so runs on different machines compare.
 
     With ``fit_schedule`` the learning-rate schedule is fitted to the cap: every ``calibration_steps`` steps the steps
-    that fit in the time left are estimated from the speed so far, and when that differs from the current length
-    (never more than the ``max_steps`` asked), the schedule (warm-up and decay) is recomputed to end there and training
-    stops there. A cosine cut off by the clock stops with the learning rate near its peak; on a machine half as fast
-    (no AMX: 190 instead of 350-460 tokens/s, bench/RESULTS.md) that was the whole second half of the decay. The fit
-    is repeated because the first steps are no sample of the rest: length-grouped batches differ in size, and one
+    that fit in the time (or tokens) left are estimated from the steps so far, and when that differs from the
+    current length (never more than the ``max_steps`` asked), the schedule (warm-up and decay) is recomputed to end
+    there and training stops there. A cosine cut off by the clock stops with the learning rate near its peak; on a
+    machine half as fast (no AMX: 190 instead of 350-460 tokens/s) that was the whole second half of the decay. The
+    fit is repeated because the first steps are no sample of the rest: length-grouped batches differ in size, and one
     fit after 20 steps (298 tokens/s) overestimated a run that went on at 241. ``fitted_steps`` records the length
     the schedule ended with."""
 
     def __init__(self, seconds: float | None, fit_schedule: bool = False, calibration_steps: int = 20,
-                 margin: float = 0.95, clock=time.monotonic):
-        self.seconds, self.hit, self.started = seconds, False, 0.0
+                 margin: float = 0.95, clock=time.monotonic, tokens: int | None = None):
+        self.seconds, self.tokens, self.stopped_by, self.started = seconds, tokens, None, 0.0
         self.fit_schedule, self.calibration_steps, self.margin = fit_schedule, calibration_steps, margin
         self.clock = clock
-        self.first_step, self.asked_steps, self.fitted_steps = 0, 0, None
+        self.first_step, self.first_tokens, self.asked_steps, self.fitted_steps = 0, 0, 0, None
+
+    @property
+    def hit(self) -> bool:
+        return self.stopped_by is not None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started, self.first_step, self.asked_steps = self.clock(), state.global_step, state.max_steps
+        self.first_tokens = state.num_input_tokens_seen
 
     def on_step_end(self, args, state, control, lr_scheduler=None, optimizer=None, **kwargs):
         elapsed = self.clock() - self.started
         done = state.global_step - self.first_step
-        if self.seconds and elapsed > self.seconds:
-            self.hit = True
+        if self.tokens and state.num_input_tokens_seen >= self.tokens:
+            self.stopped_by = "tokens"
+        elif self.seconds and elapsed > self.seconds:
+            self.stopped_by = "time"
+        if self.stopped_by:
             control.should_training_stop = True
             control.should_save = True
-        elif self.seconds and self.fit_schedule and done and done % self.calibration_steps == 0:
-            self.refit(args, state, lr_scheduler, optimizer, per_step=elapsed / done, left=self.seconds - elapsed)
+        elif (self.seconds or self.tokens) and self.fit_schedule and done and done % self.calibration_steps == 0:
+            self.refit(args, state, lr_scheduler, optimizer, self.steps_left(state, elapsed, done))
 
-    def refit(self, args, state, lr_scheduler, optimizer, per_step: float, left: float) -> None:
-        """End the schedule at the steps that fit in the time ``left`` at ``per_step`` seconds a step."""
-        fitting = min(self.asked_steps, state.global_step + int(self.margin * left / per_step))
+    def steps_left(self, state, elapsed: float, done: int) -> int:
+        """Steps that fit in what is left of each cap, at the pace of the ``done`` steps so far: the time with a
+        margin, as steps vary; the tokens up to the step that reaches their cap, where training stops anyway."""
+        left = []
+        if self.seconds:
+            left.append(self.margin * (self.seconds - elapsed) / (elapsed / done))
+        if self.tokens:
+            per_step = max(state.num_input_tokens_seen - self.first_tokens, 1) / done
+            left.append(math.ceil((self.tokens - state.num_input_tokens_seen) / per_step))
+        return int(min(left))
+
+    def refit(self, args, state, lr_scheduler, optimizer, steps_left: int) -> None:
+        """End the schedule ``steps_left`` steps from now (or at the steps asked, if sooner)."""
+        fitting = min(self.asked_steps, state.global_step + steps_left)
         if fitting != state.max_steps and refit_schedule(lr_scheduler, optimizer, args, fitting):
             self.fitted_steps = state.max_steps = fitting
 

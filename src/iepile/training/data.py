@@ -157,8 +157,9 @@ class EpochSeededLengthGroupedSampler(_sampler_base()):
     The stock ``LengthGroupedSampler`` draws from the global RNG, so after ``--resume`` the interrupted epoch would
     be reshuffled differently; seeding by epoch gives the same order on every rank and after a resume.
 
-    With ``groups`` (one key per example: its prompt's task sentence) every window of 50 batches is also ordered by
-    group, so that nearly every batch holds one group and shares its prompt prefix (:mod:`iepile.training.prefix`).
+    With ``groups`` (one key per example: its prompt's task sentence) every window of 50 batches is also sorted by
+    group before it is cut into batches, and its batches are shuffled: nearly every batch holds one group and
+    shares its prompt prefix (:mod:`iepile.training.prefix`), in no particular order of groups.
     """
 
     def __init__(self, lengths: list[int], group_size: int, seed: int, groups: list[str] | None = None):
@@ -179,9 +180,20 @@ class EpochSeededLengthGroupedSampler(_sampler_base()):
         order = get_length_grouped_indices(self.lengths, self.group_size, generator=generator)
         if self.groups is None:
             return iter(order)
-        window = 50 * self.group_size
-        return iter([i for start in range(0, len(order), window)
-                     for i in sorted(order[start:start + window], key=lambda i: (self.groups[i], -self.lengths[i]))])
+        return iter(self._grouped_by_prompt(order, generator))
+
+    def _grouped_by_prompt(self, order: list[int], generator) -> list[int]:
+        """Each window of 50 batches sorted by (group, length), cut into batches, the batches shuffled (seeded)."""
+        import torch
+
+        window, grouped = 50 * self.group_size, []
+        for start in range(0, len(order), window):
+            ranked = sorted(order[start:start + window], key=lambda i: (self.groups[i], -self.lengths[i]))
+            batches = [ranked[b:b + self.group_size] for b in range(0, len(ranked), self.group_size)]
+            full = len(ranked) // self.group_size  # a short last batch stays last, so batches stay aligned
+            shuffled = torch.randperm(full, generator=generator).tolist() + list(range(full, len(batches)))
+            grouped += [i for b in shuffled for i in batches[b]]
+        return grouped
 
 
 class TokenBudgetBatchSampler(_sampler_base()):
