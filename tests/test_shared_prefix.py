@@ -118,7 +118,9 @@ def test_training_with_and_without_the_shared_prefix_learns_the_same_adapter(tin
     shared = train(tiny_config(tiny_model, conll_rows, tmp_path / "shared", **settings))
     plain = train(tiny_config(tiny_model, conll_rows, tmp_path / "plain", shared_prefix=False, **settings))
     assert shared.tokens_seen == plain.tokens_seen  # every token of a row is counted, its prefix included
-    assert max_difference(adapter_tensors(shared.saved_dir), adapter_tensors(plain.saved_dir)) < 1e-5
+    # Adam moves every weight by about lr (1e-2) a step; kernels that sum in another order (AVX-512 vs AVX2) leave
+    # differences of 1e-5 after three steps: 1e-4 is 1 % of one step
+    assert max_difference(adapter_tensors(shared.saved_dir), adapter_tensors(plain.saved_dir)) < 1e-4
     recorded = json.loads((tmp_path / "shared" / "train_config.json").read_text())["config"]
     assert recorded["shared_prefix"] is True
 
@@ -129,3 +131,24 @@ def test_gradient_checkpointing_and_packed_batches_turn_the_sharing_off():
     assert not TrainConfig(train_file="x", output_dir="y", gradient_checkpointing=True).shares_prefix
     assert not TrainConfig(train_file="x", output_dir="y", batching="packed").shares_prefix
     assert not TrainConfig(train_file="x", output_dir="y", shared_prefix=False).shares_prefix
+
+
+def test_one_compiled_block_serves_every_layer_with_a_shared_prefix(conll_rows, tmp_path):
+    """--compile with shared prefixes: the decoder block reads each layer's prefix from one stacked cache with the
+    layer number as a graph input, so the graphs do not grow with the layers (a DynamicCache made one per layer,
+    and dynamo ran all layers after the eighth eagerly); the run learns what the eager run learns."""
+    from torch._dynamo.utils import counters
+
+    deep = build_tiny_model(tmp_path / "deep", seed=0, num_layers=6)
+    settings = dict(max_steps=3, batching="padded", learning_rate=1e-2, finetuning="full")
+    eager = train(tiny_config(deep, conll_rows, tmp_path / "eager", **settings))
+    counters.clear()
+    compiled = train(tiny_config(deep, conll_rows, tmp_path / "compiled", compile=True, **settings))
+    assert 0 < counters["stats"]["unique_graphs"] < 6
+    assert max_difference(model_tensors(eager.saved_dir), model_tensors(compiled.saved_dir)) < 1e-4
+
+
+def model_tensors(folder: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {k: v for f in sorted(pathlib.Path(folder).glob("*.safetensors")) for k, v in load_file(f).items()}

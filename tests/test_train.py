@@ -534,15 +534,15 @@ def test_compiled_training_learns_the_same_adapter(train_tiny_model, train_conll
     assert max_difference(adapter_tensors(eager.saved_dir), adapter_tensors(compiled.saved_dir)) < 1e-4
 
 
-def test_compile_without_a_cpp_compiler_is_refused_before_training(monkeypatch):
+def test_compile_without_a_cpp_compiler_is_refused_before_training():
     from torch._inductor import config as inductor_config
     from torch._inductor.cpp_builder import cpp_compiler_search
 
-    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/nonexistent/g++"))
     cpp_compiler_search.cache_clear()
-    try:
-        with pytest.raises(ValueError, match=r"--compile needs a C\+\+ compiler"):
-            TrainConfig(train_file="x", output_dir="y", compile=True).validate()
+    try:  # config.patch, not monkeypatch: its undo would leave cpp.cxx unreadable for later compiling tests
+        with inductor_config.patch({"cpp.cxx": (None, "/nonexistent/g++")}):
+            with pytest.raises(ValueError, match=r"--compile needs a C\+\+ compiler"):
+                TrainConfig(train_file="x", output_dir="y", compile=True).validate()
     finally:
         cpp_compiler_search.cache_clear()
 

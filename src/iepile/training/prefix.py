@@ -3,7 +3,7 @@
 IEPile prompts of one task and language begin with the same tokens: the chat template's system prompt and the task
 sentence (75 tokens for English NER and RE, 127-156 for Chinese, 321 for PHEE whose schema is fixed too): 45 % of
 all the tokens of the ``make reproduce`` mix. A batch whose rows share such a prefix runs it as one row with the
-KV cache on, repeats its keys and values for every row, and runs only the rest of each row on top of that cache.
+KV cache on, broadcasts its keys and values to every row, and runs only the rest of each row on top of them.
 The forward values are the same, and the gradient that reaches the prefix is the sum over the rows, which is what
 the plain batch computes too: loss and gradients agree with the plain batch to float rounding (a test pins it), and
 a step costs less by about the share of prefix tokens (bench/RESULTS.md).
@@ -15,6 +15,7 @@ same without gradients, across its own batches (``iepile.inference.generators``)
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 MIN_SHARED_TOKENS = 8  # below this the extra prefix pass costs more than it saves
@@ -54,16 +55,61 @@ def split_shared_prefix(features: list[dict]) -> tuple[list[int], list[dict]] | 
 def forward(model: Any, inputs: dict):
     """The model's outputs for a batch, its ``prefix_ids`` (if the collator split one off) computed once.
 
-    The prefix runs through the bare module (not a DDP wrapper: one forward per step there), and a gradient
-    reaches each weight once per backward all the same (autograd sums its uses before the weight's hook fires)."""
+    The prefix runs through the bare module (not a DDP wrapper: one forward per step there), and eagerly (it is one
+    row; compiled, its cache would be one more graph per layer); a gradient reaches each weight once per backward all
+    the same (autograd sums its uses before the weight's hook fires)."""
     import torch
-    from transformers import DynamicCache
 
     prefix_ids = inputs.pop("prefix_ids", None)
     if prefix_ids is None:
         return model(**inputs)
     module = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-    cache = DynamicCache(config=module.config)
-    module(input_ids=prefix_ids, cache=cache, use_cache=True, logits_to_keep=1)
-    cache.batch_repeat_interleave(inputs["input_ids"].shape[0])
+    cache_class = stacked_prefix_cache_class()
+    cache = cache_class(config=module.config)
+    with torch.compiler.set_stance("force_eager"):
+        module(input_ids=prefix_ids, cache=cache, use_cache=True, logits_to_keep=1)
+    cache.stack_prefix()
     return model(**inputs, cache=cache, use_cache=True)
+
+
+def compile_blocks_for_prefixes() -> None:
+    """With ``--compile``: a decoder block's layer number becomes an input of its compiled graph instead of a
+    constant, so that one graph reads every layer's prefix from the stacked cache (:func:`stacked_prefix_cache_class`).
+    A process-wide dynamo setting; it only turns integer attributes of modules into graph inputs."""
+    import torch._dynamo
+
+    torch._dynamo.config.allow_unspec_int_on_nn_module = True
+
+
+@functools.cache  # one class: dynamo guards on the cache's type
+def stacked_prefix_cache_class():
+    """A ``DynamicCache`` that, once filled with the prefix (:meth:`stack_prefix`), holds every layer's keys and values
+    in one tensor and answers ``update`` from it without storing anything.
+
+    Why: a decoder block compiled once for all layers (``--compile``) reads a ``DynamicCache`` through a Python list
+    indexed by the layer's number and a per-layer "initialised" flag, so dynamo compiled one graph per layer and
+    gave up after eight (the rest ran eagerly). Indexing one stacked tensor by the layer number, an input of the
+    graph rather than a constant (``allow_unspec_int_on_nn_module``, set by the trainer with ``--compile``), keeps
+    it one graph. Without compilation it is the same computation. The prefix's rows are broadcast, not copied."""
+    from transformers import DynamicCache
+
+    class StackedPrefixCache(DynamicCache):
+        prefix_keys = prefix_values = None
+
+        def stack_prefix(self) -> None:
+            import torch
+
+            self.prefix_keys = torch.stack([layer.keys for layer in self.layers])
+            self.prefix_values = torch.stack([layer.values for layer in self.layers])
+
+        def update(self, key_states, value_states, layer_idx, *args, **kwargs):
+            if self.prefix_keys is None:
+                return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+            import torch
+
+            rows = key_states.shape[0]
+            keys = self.prefix_keys[layer_idx].expand(rows, -1, -1, -1)
+            values = self.prefix_values[layer_idx].expand(rows, -1, -1, -1)
+            return torch.cat([keys, key_states], dim=-2), torch.cat([values, value_states], dim=-2)
+
+    return StackedPrefixCache

@@ -27,6 +27,7 @@ from iepile.training.callbacks import MetricsCallback, last_logged, plot_loss_cu
 from iepile.training.config import BATCHING_MODES, LORA_TARGETS, TrainConfig, TrainResult
 from iepile.training.data import (EpochSeededLengthGroupedSampler, SupervisedCollator, TokenBudgetBatchSampler,
                                   answer_positions, encode_rows, read_data, read_rows)
+from iepile.training import prefix
 from iepile.training.model import inherit_adapter_template, load_model, lora_targets, prompt_builder
 from iepile.training.trainer import (answer_loss_trainer_class, config_record, is_main_process, prepare_output_dir,
                                      training_arguments, use_rich_progress)
@@ -77,6 +78,8 @@ def train(config: TrainConfig, *, callbacks: list | None = None) -> TrainResult:
     )
     trainer.batch_tokens = config.batch_tokens
     trainer.share_prefix = config.shares_prefix
+    if config.compile and config.shares_prefix:
+        prefix.compile_blocks_for_prefixes()
     use_rich_progress(trainer, config)
     if trainer.is_world_process_zero():
         write_json(output / "train_config.json", config_record(config, model, builder))
