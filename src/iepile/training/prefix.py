@@ -89,7 +89,7 @@ def stacked_prefix_cache_class():
     Why: a decoder block compiled once for all layers (``--compile``) reads a ``DynamicCache`` through a Python list
     indexed by the layer's number and a per-layer "initialised" flag, so dynamo compiled one graph per layer and
     gave up after eight (the rest ran eagerly). Indexing one stacked tensor by the layer number, an input of the
-    graph rather than a constant (``allow_unspec_int_on_nn_module``, set by the trainer with ``--compile``), keeps
+    graph rather than a constant (``allow_unspec_int_on_nn_module``, set by ``train()`` with ``--compile``), keeps
     it one graph. Without compilation it is the same computation. The prefix's rows are broadcast, not copied."""
     from transformers import DynamicCache
 
