@@ -19,7 +19,7 @@ from iepile.modeling.loading import load_model_and_tokenizer
 from iepile.modeling.prompts import PromptBuilder
 from iepile.training import prefix
 from iepile.training.recipe import SupervisedCollator, TokenBudgetBatchSampler, TrainConfig, encode_rows, read_rows, train
-from test_train import CONLL_TYPES, adapter_tensors, conll_records, max_difference, tiny_config, write_jsonl
+from test_train import CONLL_TYPES, conll_records, max_difference, saved_tensors, tiny_config, write_jsonl
 from tiny_model import build_tiny_model
 
 
@@ -120,7 +120,7 @@ def test_training_with_and_without_the_shared_prefix_learns_the_same_adapter(tin
     assert shared.tokens_seen == plain.tokens_seen  # every token of a row is counted, its prefix included
     # Adam moves every weight by about lr (1e-2) a step; kernels that sum in another order (AVX-512 vs AVX2) leave
     # differences of 1e-5 after three steps: 1e-4 is 1 % of one step
-    assert max_difference(adapter_tensors(shared.saved_dir), adapter_tensors(plain.saved_dir)) < 1e-4
+    assert max_difference(saved_tensors(shared.saved_dir), saved_tensors(plain.saved_dir)) < 1e-4
     recorded = json.loads((tmp_path / "shared" / "train_config.json").read_text())["config"]
     assert recorded["shared_prefix"] is True
 
@@ -145,10 +145,4 @@ def test_one_compiled_block_serves_every_layer_with_a_shared_prefix(conll_rows, 
     counters.clear()
     compiled = train(tiny_config(deep, conll_rows, tmp_path / "compiled", compile=True, **settings))
     assert 0 < counters["stats"]["unique_graphs"] < 6
-    assert max_difference(model_tensors(eager.saved_dir), model_tensors(compiled.saved_dir)) < 1e-4
-
-
-def model_tensors(folder: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return {k: v for f in sorted(pathlib.Path(folder).glob("*.safetensors")) for k, v in load_file(f).items()}
+    assert max_difference(saved_tensors(eager.saved_dir), saved_tensors(compiled.saved_dir)) < 1e-4

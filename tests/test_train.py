@@ -96,10 +96,13 @@ def tiny_config(model: pathlib.Path, train_file, output: pathlib.Path, **overrid
     return TrainConfig(**{**settings, **overrides})
 
 
-def adapter_tensors(folder) -> dict[str, torch.Tensor]:
+def saved_tensors(folder) -> dict[str, torch.Tensor]:
+    """Every tensor a run saved: an adapter folder (adapter_model.safetensors) or a model folder (its shards)."""
     from safetensors.torch import load_file
 
-    return load_file(str(pathlib.Path(folder) / "adapter_model.safetensors"))
+    files = sorted(pathlib.Path(folder).glob("*.safetensors"))
+    assert files, f"no weights in {folder}"
+    return {name: t for f in files for name, t in load_file(str(f)).items()}
 
 
 def max_difference(a: dict, b: dict) -> float:
@@ -208,7 +211,7 @@ def test_gradient_accumulation_equals_a_bigger_batch(train_tiny_model, train_con
     accumulated = train(
         tiny_config(train_tiny_model, train_file, tmp_path / "accumulated", batch_size=4, grad_accum=2, **settings)
     )
-    assert max_difference(adapter_tensors(big.saved_dir), adapter_tensors(accumulated.saved_dir)) < 1e-5
+    assert max_difference(saved_tensors(big.saved_dir), saved_tensors(accumulated.saved_dir)) < 1e-5
 
 
 class SimulatedCrash(RuntimeError):
@@ -243,7 +246,7 @@ def test_token_budget_training_resumes_with_the_same_batches(train_tiny_model, t
         train(tiny_config(train_tiny_model, train_file, crashed, **settings), callbacks=[crash_after_saving(2)])
     resumed = train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **settings))
     assert resumed.global_step == reference.global_step == 4
-    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+    assert max_difference(saved_tensors(resumed.saved_dir), saved_tensors(reference.saved_dir)) < 1e-6
 
 
 def crash_after_saving(step: int):
@@ -272,7 +275,7 @@ def test_resume_after_a_crash_continues_with_the_same_steps_and_data(train_tiny_
     resumed = train(tiny_config(train_tiny_model, train_file, crashed, resume=True, **settings))
 
     assert resumed.global_step == reference.global_step == 6
-    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+    assert max_difference(saved_tensors(resumed.saved_dir), saved_tensors(reference.saved_dir)) < 1e-6
     reference_batches = json.loads((tmp_path / "reference" / "batches-rank0.json").read_text())
     resumed_batches = json.loads((crashed / "batches-rank0.json").read_text())
     assert resumed_batches == reference_batches[-8:]  # steps 5 and 6, same examples in the same order
@@ -342,7 +345,7 @@ def test_killed_while_writing_a_checkpoint_resumes_from_the_previous_complete_on
         f"removed {checkpoints / '.incomplete-checkpoint-4'}: a checkpoint still being written when the run stopped",
         f"resuming from {checkpoints / 'checkpoint-2'}"]
     assert resumed.global_step == reference.global_step == 6
-    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+    assert max_difference(saved_tensors(resumed.saved_dir), saved_tensors(reference.saved_dir)) < 1e-6
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # rotation: 2 kept
 
 
@@ -438,7 +441,7 @@ def test_a_truncated_checkpoint_is_skipped_with_a_message_not_a_traceback(train_
     assert resumed.resume_notes == [
         f"skipped {last}: adapter_model.safetensors is {size // 2} bytes, {size} when it was saved (truncated or "
         "damaged)", f"resuming from {crashed / 'checkpoints' / 'checkpoint-2'}"]
-    assert max_difference(adapter_tensors(resumed.saved_dir), adapter_tensors(reference.saved_dir)) < 1e-6
+    assert max_difference(saved_tensors(resumed.saved_dir), saved_tensors(reference.saved_dir)) < 1e-6
 
 
 def test_checkpoints_without_a_marker_are_checked_by_their_files(checkpoint_reference, tmp_path):
@@ -531,7 +534,7 @@ def test_compiled_training_learns_the_same_adapter(train_tiny_model, train_conll
     compiled = train(tiny_config(train_tiny_model, train_conll_files[0], tmp_path / "compiled", compile=True,
                                  **settings))
     assert counters["stats"]["unique_graphs"] > 0  # it did compile
-    assert max_difference(adapter_tensors(eager.saved_dir), adapter_tensors(compiled.saved_dir)) < 1e-4
+    assert max_difference(saved_tensors(eager.saved_dir), saved_tensors(compiled.saved_dir)) < 1e-4
 
 
 def test_compile_without_a_cpp_compiler_is_refused_before_training():
@@ -591,7 +594,7 @@ def test_two_process_data_parallel_matches_one_process(train_tiny_model, train_c
     for step in range(3):  # each step: the ranks split the 8 examples between them
         seen0, seen1 = set(rank0[4 * step : 4 * step + 4]), set(rank1[4 * step : 4 * step + 4])
         assert not seen0 & seen1 and seen0 | seen1 == set(range(8))
-    difference = max_difference(adapter_tensors(tmp_path / "ddp" / "adapter"), adapter_tensors(single.saved_dir))
+    difference = max_difference(saved_tensors(tmp_path / "ddp" / "adapter"), saved_tensors(single.saved_dir))
     assert difference < 1e-4
 
 
